@@ -1,0 +1,30 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Switchyard",
+    products: [
+        .executable(name: "switchyard", targets: ["switchyard"]),
+        .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
+    ],
+    targets: [
+        // C shim: what Glibc does not export to Swift (epoll, eventfd, signalfd, accept4, CMSG).
+        .target(name: "CSystemShims"),
+        // Pure: HTTP/1.1 head parser, chunked codec, serializer helpers. No sockets.
+        .target(name: "HTTP1"),
+        // Pure: config model and parser, smooth weighted round robin, CIDR matching.
+        .target(name: "Balancing"),
+        // The only module that makes raw I/O syscalls: epoll reactor, timers, sockets, buffers.
+        .target(name: "EventLoop", dependencies: ["CSystemShims"]),
+        // Client/upstream connection state machines, upstream keep-alive pools, workers.
+        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop"]),
+        // A tiny fast origin server (demo storefronts, benchmark upstream).
+        .target(name: "Origin", dependencies: ["EventLoop"]),
+        .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop"]),
+        .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
+                          path: "Benchmarks/SwitchyardBench"),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
+        .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin"]),
+    ]
+)

@@ -1,0 +1,181 @@
+import CSystemShims
+import Glibc
+import Synchronization
+
+/// One epoll reactor, owned by one thread. Everything registered with it is touched only from
+/// that thread; other threads reach it through `execute`, which queues a closure and writes the
+/// loop's eventfd (only when no wake-up is already pending).
+public final class EventLoop: @unchecked Sendable {
+    public let epollFD: Int32
+    private let wakeFD: Int32
+    private var handlers: [Selectable?] = []
+    private var nextGeneration: UInt32 = 1
+    private var timers = TimerHeap()
+    private let events: UnsafeMutablePointer<epoll_event>
+    private let maxEvents: Int32 = 256
+    private var running = false
+
+    private let tasks = Mutex<[@Sendable () -> Void]>([])
+    private let wakePending = Atomic<Bool>(false)
+
+    /// Monotonic ns, refreshed once per loop iteration.
+    public private(set) var now: UInt64
+    /// Loop-local buffer pool.
+    public let buffers: BufferPool
+    /// Loop index (0...workers-1), for logs and per-loop state.
+    public let index: Int
+
+    public init(index: Int = 0, bufferSize: Int = 32 * 1024) throws {
+        self.index = index
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        guard epollFD >= 0 else { throw SocketError("epoll_create1", errno) }
+        wakeFD = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard wakeFD >= 0 else { throw SocketError("eventfd", errno) }
+        events = .allocate(capacity: Int(maxEvents))
+        now = MonotonicClock.now()
+        buffers = BufferPool(bufferSize: bufferSize)
+        var ev = epoll_event()
+        ev.events = Events.readable
+        ev.data.u64 = UInt64.max
+        guard epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &ev) == 0 else { throw SocketError("epoll_ctl(eventfd)", errno) }
+    }
+
+    deinit {
+        Sys.close(wakeFD)
+        Sys.close(epollFD)
+        events.deallocate()
+    }
+
+    /// Registers `s` (whose `fd` is set) for edge-triggered readiness in both directions.
+    public func register(_ s: Selectable, events mask: UInt32 = Events.readable | Events.writable | Events.readHangup | Events.edgeTriggered) throws {
+        let fd = Int(s.fd)
+        if fd >= handlers.count {
+            handlers.append(contentsOf: repeatElement(nil, count: max(fd + 1 - handlers.count, handlers.count)))
+        }
+        nextGeneration &+= 1
+        if nextGeneration == UInt32.max { nextGeneration = 1 }
+        s.generation = nextGeneration
+        s.isClosed = false
+        handlers[fd] = s
+        var ev = epoll_event()
+        ev.events = mask
+        ev.data.u64 = UInt64(s.generation) << 32 | UInt64(UInt32(bitPattern: s.fd))
+        if epoll_ctl(epollFD, EPOLL_CTL_ADD, s.fd, &ev) != 0 {
+            handlers[fd] = nil
+            throw SocketError("epoll_ctl(add)", errno)
+        }
+    }
+
+    /// Removes `s` from the loop and closes its descriptor (close removes it from epoll).
+    public func close(_ s: Selectable, abortive: Bool = false) {
+        guard !s.isClosed else { return }
+        s.isClosed = true
+        s.deadline = 0
+        if s.fd >= 0 {
+            if Int(s.fd) < handlers.count, handlers[Int(s.fd)] === s { handlers[Int(s.fd)] = nil }
+            if abortive { Sys.abortiveClose(s.fd) } else { Sys.close(s.fd) }
+            s.fd = -1
+        }
+    }
+
+    /// Removes `s` from epoll without closing the fd (for handing a descriptor elsewhere).
+    public func deregister(_ s: Selectable) {
+        guard s.fd >= 0 else { return }
+        var ev = epoll_event()
+        _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, s.fd, &ev)
+        if Int(s.fd) < handlers.count, handlers[Int(s.fd)] === s { handlers[Int(s.fd)] = nil }
+        s.isClosed = true
+        s.deadline = 0
+    }
+
+    /// Arms (or moves, or with 0 clears) `s`'s single deadline.
+    @inline(__always)
+    public func setDeadline(_ s: Selectable, _ at: UInt64) {
+        s.deadline = at
+        if at != 0 && (s.heapDeadline == 0 || at < s.heapDeadline) {
+            s.heapDeadline = at
+            timers.push(at, s)
+        }
+    }
+
+    /// Deadline `ms` milliseconds from the loop's cached clock.
+    @inline(__always)
+    public func setTimeout(_ s: Selectable, ms: Int64) {
+        setDeadline(s, now &+ UInt64(ms) &* 1_000_000)
+    }
+
+    /// Runs `task` on this loop's thread (thread-safe).
+    public func execute(_ task: @escaping @Sendable () -> Void) {
+        tasks.withLock { $0.append(task) }
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            var one: UInt64 = 1
+            _ = Glibc.write(wakeFD, &one, 8)
+        }
+    }
+
+    /// Stops `run()` after the current iteration (thread-safe).
+    public func stop() {
+        execute { [unowned self] in self.running = false }
+    }
+
+    /// Runs until `stop()`.
+    public func run() {
+        running = true
+        while running {
+            let timeout = nextTimeoutMS()
+            let n = epoll_wait(epollFD, events, maxEvents, timeout)
+            now = MonotonicClock.now()
+            if n < 0 {
+                if errno == EINTR { continue }
+                fatalError("epoll_wait: \(Sys.errorString(errno))")
+            }
+            var i = 0
+            while i < Int(n) {
+                let ev = events[i]
+                i += 1
+                let data = ev.data.u64
+                if data == UInt64.max { drainTasks(); continue }
+                let fd = Int(UInt32(truncatingIfNeeded: data))
+                let gen = UInt32(truncatingIfNeeded: data >> 32)
+                guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed else { continue }
+                h.handleEvents(ev.events)
+            }
+            runTimers()
+        }
+    }
+
+    private func nextTimeoutMS() -> Int32 {
+        guard let first = timers.first else { return 1000 }
+        if first <= now { return 0 }
+        let ms = (first - now + 999_999) / 1_000_000
+        return Int32(min(ms, 1000))
+    }
+
+    private func runTimers() {
+        while let first = timers.first, first <= now {
+            let (at, s) = timers.pop()
+            guard at == s.heapDeadline else { continue }   // superseded by an earlier entry
+            s.heapDeadline = 0
+            guard !s.isClosed, s.deadline != 0 else { continue }
+            if s.deadline > now {
+                s.heapDeadline = s.deadline
+                timers.push(s.deadline, s)
+                continue
+            }
+            s.deadline = 0
+            s.handleTimeout()
+        }
+    }
+
+    private func drainTasks() {
+        var counter: UInt64 = 0
+        _ = Glibc.read(wakeFD, &counter, 8)
+        wakePending.store(false, ordering: .releasing)
+        let batch = tasks.withLock { t -> [@Sendable () -> Void] in
+            let b = t
+            t.removeAll()
+            return b
+        }
+        for t in batch { t() }
+    }
+}

@@ -1,0 +1,151 @@
+import CSystemShims
+import Glibc
+
+/// A resolved IPv4/IPv6 socket address, stored inline (no heap) so it can be copied freely.
+public struct SocketAddress: Sendable {
+    public var storage: sockaddr_storage
+    public var length: socklen_t
+
+    public init(storage: sockaddr_storage, length: socklen_t) {
+        self.storage = storage
+        self.length = length
+    }
+
+    /// From an IP literal ("127.0.0.1", "::1") and a port; nil when the literal is invalid.
+    public init?(ip: String, port: UInt16) {
+        var st = sockaddr_storage()
+        if ip.contains(":") {
+            var a6 = sockaddr_in6()
+            a6.sin6_family = sa_family_t(AF_INET6)
+            a6.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, ip, &a6.sin6_addr) == 1 else { return nil }
+            withUnsafeMutableBytes(of: &st) { dst in withUnsafeBytes(of: a6) { dst.copyMemory(from: $0) } }
+            self.init(storage: st, length: socklen_t(MemoryLayout<sockaddr_in6>.size))
+        } else {
+            var a4 = sockaddr_in()
+            a4.sin_family = sa_family_t(AF_INET)
+            a4.sin_port = port.bigEndian
+            guard inet_pton(AF_INET, ip, &a4.sin_addr) == 1 else { return nil }
+            withUnsafeMutableBytes(of: &st) { dst in withUnsafeBytes(of: a4) { dst.copyMemory(from: $0) } }
+            self.init(storage: st, length: socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
+    }
+
+    public var family: Int32 { Int32(storage.ss_family) }
+    public var isIPv6: Bool { family == AF_INET6 }
+
+    public var port: UInt16 {
+        var s = storage
+        return withUnsafeBytes(of: &s) { raw in
+            if family == AF_INET6 {
+                return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
+            }
+            return UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self))
+        }
+    }
+
+    /// IPv4 address in host byte order, or nil for IPv6.
+    public var ipv4: UInt32? {
+        guard family == AF_INET else { return nil }
+        var s = storage
+        return withUnsafeBytes(of: &s) { UInt32(bigEndian: $0.load(fromByteOffset: 4, as: UInt32.self)) }
+    }
+
+    /// IPv6 address as (high, low) in host order, or nil for IPv4.
+    public var ipv6: (UInt64, UInt64)? {
+        guard family == AF_INET6 else { return nil }
+        var s = storage
+        return withUnsafeBytes(of: &s) { raw in
+            (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)),
+             UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        }
+    }
+
+    /// Writes the textual IP (no port) into `out`, returning the byte count. For X-Forwarded-For
+    /// without creating a String per request.
+    public func writeIP(to out: UnsafeMutableRawPointer, capacity: Int) -> Int {
+        var s = storage
+        var text = [CChar](repeating: 0, count: 64)
+        let ok: Bool = withUnsafeBytes(of: &s) { raw in
+            let src = raw.baseAddress! + (family == AF_INET6 ? 8 : 4)
+            return inet_ntop(family, src, &text, 64) != nil
+        }
+        guard ok else { return 0 }
+        let n = min(strlen(text), capacity)
+        text.withUnsafeBytes { out.copyMemory(from: $0.baseAddress!, byteCount: n) }
+        return n
+    }
+
+    public var ipString: String {
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = buf.withUnsafeMutableBytes { writeIP(to: $0.baseAddress!, capacity: 64) }
+        return String(decoding: buf[0..<n], as: UTF8.self)
+    }
+
+    public var description: String {
+        isIPv6 ? "[\(ipString)]:\(port)" : "\(ipString):\(port)"
+    }
+}
+
+public struct SocketError: Error, CustomStringConvertible {
+    public var operation: String
+    public var errno: Int32
+    public init(_ operation: String, _ errno: Int32) { self.operation = operation; self.errno = errno }
+    public var description: String { "\(operation): \(Sys.errorString(errno))" }
+}
+
+extension Sys {
+    /// A non-blocking listening socket; SO_REUSEPORT lets every loop own one on the same port.
+    public static func listen(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws -> Int32 {
+        let fd = socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
+        guard fd >= 0 else { throw SocketError("socket", errno) }
+        _ = setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
+        if reusePort { _ = setInt(fd, SOL_SOCKET, SO_REUSEPORT, 1) }
+        if address.isIPv6 { _ = setInt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+        var st = address.storage
+        let r = withUnsafePointer(to: &st) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, address.length) }
+        }
+        if r != 0 {
+            let e = errno
+            close(fd)
+            throw SocketError("bind \(address.description)", e)
+        }
+        if Glibc.listen(fd, backlog) != 0 {
+            let e = errno
+            close(fd)
+            throw SocketError("listen \(address.description)", e)
+        }
+        return fd
+    }
+
+    /// The locally bound address (to learn an ephemeral port).
+    public static func localAddress(_ fd: Int32) -> SocketAddress? {
+        var st = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &st) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return r == 0 ? SocketAddress(storage: st, length: len) : nil
+    }
+
+    /// Starts a non-blocking connect. Returns the fd and whether it is still in progress,
+    /// or `-errno` in `fd` on immediate failure.
+    public static func connect(_ address: SocketAddress) -> (fd: Int32, inProgress: Bool) {
+        let fd = socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
+        guard fd >= 0 else { return (-errno, false) }
+        setNoDelay(fd)
+        var st = address.storage
+        while true {
+            let r = withUnsafePointer(to: &st) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, address.length) }
+            }
+            if r == 0 { return (fd, false) }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EINPROGRESS { return (fd, true) }
+            close(fd)
+            return (-e, false)
+        }
+    }
+}

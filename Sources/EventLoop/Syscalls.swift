@@ -1,0 +1,119 @@
+import CSystemShims
+import Glibc
+
+/// One wrapper per syscall. Each retries EINTR and returns `-errno` instead of throwing,
+/// so the hot path checks one integer (`n == -EAGAIN`) and never allocates an error.
+/// `close` is never retried (Linux releases the descriptor even when it reports EINTR).
+public enum Sys {
+    @inline(__always)
+    public static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
+        while true {
+            let n = Glibc.read(fd, buf, count)
+            if n >= 0 { return n }
+            let e = errno
+            if e != EINTR { return -Int(e) }
+        }
+    }
+
+    @inline(__always)
+    public static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
+        while true {
+            let n = Glibc.send(fd, buf, count, Int32(MSG_NOSIGNAL))
+            if n >= 0 { return n }
+            let e = errno
+            if e != EINTR { return -Int(e) }
+        }
+    }
+
+    /// writev of up to two regions: the common "rewritten head + first body bytes" case.
+    @inline(__always)
+    public static func writev2(_ fd: Int32, _ a: UnsafeRawPointer, _ aCount: Int,
+                               _ b: UnsafeRawPointer, _ bCount: Int) -> Int {
+        if bCount == 0 { return write(fd, a, aCount) }
+        if aCount == 0 { return write(fd, b, bCount) }
+        var iov = (iovec(iov_base: UnsafeMutableRawPointer(mutating: a), iov_len: aCount),
+                   iovec(iov_base: UnsafeMutableRawPointer(mutating: b), iov_len: bCount))
+        return withUnsafeMutableBytes(of: &iov) { raw -> Int in
+            let p = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            while true {
+                let n = Glibc.writev(fd, p, 2)
+                if n >= 0 { return n }
+                let e = errno
+                if e != EINTR { return -Int(e) }
+            }
+        }
+    }
+
+    public static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC; returns fd or -errno.
+    @inline(__always)
+    public static func accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr_storage>) -> Int32 {
+        while true {
+            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let r = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                shim_accept4(fd, $0, &len, shim_SOCK_NONBLOCK_CLOEXEC())
+            }
+            if r >= 0 { return r }
+            let e = errno
+            if e != EINTR && e != ECONNABORTED { return -e }
+        }
+    }
+
+    public static func setInt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
+        var v = value
+        return setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
+    }
+
+    public static func setNoDelay(_ fd: Int32) {
+        _ = setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
+    }
+
+    /// Pending socket error after a non-blocking connect (0 = connected).
+    public static func socketError(_ fd: Int32) -> Int32 {
+        var v: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) != 0 { return errno }
+        return v
+    }
+
+    /// Aborts a connection with RST instead of FIN (SO_LINGER 0), so a peer can tell a cut
+    /// response from a complete one.
+    public static func abortiveClose(_ fd: Int32) {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+        close(fd)
+    }
+
+    public static func shutdownWrite(_ fd: Int32) {
+        _ = Glibc.shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the resulting soft limit.
+    public static func raiseFileLimit() -> Int {
+        var rl = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 1024 }
+        if rl.rlim_cur < rl.rlim_max {
+            var raised = rl
+            raised.rlim_cur = rl.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { rl = raised }
+        }
+        return Int(min(rl.rlim_cur, 1 << 24))
+    }
+
+    public static func errorString(_ e: Int32) -> String {
+        String(cString: strerror(e))
+    }
+}
+
+/// Monotonic clock in nanoseconds. The loop caches one reading per iteration (as nginx does),
+/// so timers cost no clock syscall per request.
+public enum MonotonicClock {
+    public static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+}
