@@ -1,0 +1,351 @@
+import Balancing
+import EventLoop
+import HTTP1
+import Glibc
+
+/// One client connection and the request/response exchange currently on it. Requests are
+/// handled one at a time: the next pipelined request is parsed only when the current response
+/// is complete, so responses go out in order (as HAProxy does) and the bytes of a waiting
+/// request are simply left in the read buffer.
+///
+/// Bytes are moved without copies where possible: body bytes are written to the other side
+/// straight from the buffer they were read into; a partial write leaves the rest there and
+/// stops reading from that side (backpressure) until the writable edge arrives.
+final class ClientConnection: Selectable {
+    enum State { case idle, readingHead, forwarding, tunnel, closing, lingering }
+    enum BodyKind { case none, length, chunked, untilClose }
+
+    unowned let worker: Worker
+    let peer: SocketAddress
+    let trusted: Bool
+    /// The peer's IP as text, for X-Forwarded-For (built once per connection).
+    let peerIP: [UInt8]
+
+    var inBuf = IOBuffer()
+    var outBuf = IOBuffer()
+    var canRead = false
+    var canWrite = true
+    var eof = false
+    var state = State.idle
+    var head = MessageHead()
+    var scanFrom = 0
+
+    // The exchange in progress.
+    var upstream: UpstreamConnection?
+    var server: UpstreamServer?
+    var triedServer: UpstreamServer?
+    var poolIndex = 0
+    var attempts = 0
+    var method = HTTPMethod.get
+    var clientMinor: UInt8 = 1
+    var clientKeepAlive = true
+    var isUpgradeRequest = false
+    var fwdHead: UnsafeMutableRawPointer?
+    var fwdHeadLen = 0
+    var fwdHeadSent = 0
+    var reqKind = BodyKind.none
+    var reqRemaining: UInt64 = 0
+    var reqDecoder = ChunkedDecoder()
+    var reqPending = 0
+    var reqDone = true
+    var respHeadDone = false
+    var respKind = BodyKind.none
+    var respRemaining: UInt64 = 0
+    var respDecoder = ChunkedDecoder()
+    var respPending = 0
+    var respDone = false
+    var dechunk = false
+    var upstreamKeepAlive = true
+    var closeAfter = false
+    var upHead = MessageHead()
+    // Tunnel half-close bookkeeping.
+    var shutUpstreamWrite = false
+    var shutClientWrite = false
+
+    var pool: BufferPool { worker.loop.buffers }
+
+    private init(worker: Worker, peer: SocketAddress) {
+        self.worker = worker
+        self.peer = peer
+        var ip = [UInt8](repeating: 0, count: 64)
+        let n = ip.withUnsafeMutableBytes { peer.writeIP(to: $0.baseAddress!, capacity: 64) }
+        ip.removeSubrange(n...)
+        self.peerIP = ip
+        self.trusted = worker.isTrusted(peer)
+        super.init()
+    }
+
+    static func start(worker: Worker, fd: Int32, peer: SocketAddress) {
+        let c = ClientConnection(worker: worker, peer: peer)
+        c.fd = fd
+        do { try worker.loop.register(c) } catch {
+            Sys.close(fd)
+            return
+        }
+        worker.clientCount += 1
+        worker.loop.setTimeout(c, ms: worker.timeouts.clientHeader)
+    }
+
+    // MARK: events
+
+    override func handleEvents(_ events: UInt32) {
+        if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { canRead = true }
+        if events & (Events.writable | Events.error | Events.hangup) != 0 { canWrite = true }
+        drive()
+    }
+
+    override func handleTimeout() {
+        switch state {
+        case .idle:
+            close()
+        case .readingHead:
+            respondError(408, "the request head was not received in time")
+            drive()
+        case .forwarding:
+            if !respHeadDone && !reqDone {
+                respondError(408, "the request body stalled")
+                drive()
+            } else {
+                log("client stalled while receiving the response; closing")
+                abort()
+            }
+        case .tunnel, .closing, .lingering:
+            abort()
+        }
+    }
+
+    func upstreamEvent(_ up: UpstreamConnection) {
+        if up.connecting {
+            guard up.canWrite || up.canRead else { return }
+            let e = up.finishConnect()
+            if e != 0 {
+                connectFailed(up, reason: Sys.errorString(e), timedOut: false)
+                drive()
+                return
+            }
+            up.canWrite = true
+            worker.loop.setTimeout(up, ms: worker.timeouts.upstream)
+        }
+        drive()
+    }
+
+    func upstreamTimeout(_ up: UpstreamConnection) {
+        if up.connecting {
+            connectFailed(up, reason: "connect timed out", timedOut: true)
+        } else if state == .tunnel {
+            abort()
+            return
+        } else if !respHeadDone {
+            respondError(504, "the upstream did not answer in time", upstreamNote: "timed out after \(worker.timeouts.upstream) ms")
+        } else {
+            log("upstream \(up.server.description) stalled mid-response; closing the client connection")
+            abort()
+            return
+        }
+        drive()
+    }
+
+    // MARK: the state machine
+
+    /// Runs every direction that can make progress until none can. Called after any event on
+    /// this connection or its upstream.
+    func drive() {
+        while !isClosed {
+            var progress = false
+            if outBuf.readable > 0 && canWrite {
+                let r = flushOut()
+                if r < 0 { abort(); return }
+                progress = r > 0
+            }
+            switch state {
+            case .idle, .readingHead:
+                progress = readHead() || progress
+            case .forwarding:
+                progress = pumpRequest() || progress
+                if state == .forwarding { progress = pumpResponse() || progress }
+            case .tunnel:
+                progress = pumpTunnel() || progress
+            case .closing:
+                if outBuf.readable == 0 { startLingeringClose(); return }
+            case .lingering:
+                progress = discardUntilEOF()
+            }
+            if !progress { break }
+        }
+        if !isClosed {
+            inBuf.releaseIfEmpty(pool)
+            outBuf.releaseIfEmpty(pool)
+        }
+    }
+
+    /// Reads into inBuf when there is room; bytes read, 0 when nothing (yet), -1 on EOF/error.
+    func readClient() -> Int {
+        guard canRead, !eof else { return eof ? -1 : 0 }
+        inBuf.ensure(pool)
+        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
+        let space = pool.bufferSize - inBuf.writeIndex
+        if space == 0 { return 0 }
+        let n = Sys.read(fd, inBuf.base! + inBuf.writeIndex, space)
+        if n > 0 {
+            inBuf.writeIndex += n
+            if n < space { canRead = false }
+            return n
+        }
+        canRead = false
+        if n == -Int(EAGAIN) { return 0 }
+        eof = true
+        return -1
+    }
+
+    /// Writes pending generated bytes (heads, errors); bytes written, -1 on a dead client.
+    func flushOut() -> Int {
+        guard canWrite, outBuf.readable > 0 else { return 0 }
+        let n = Sys.write(fd, outBuf.readPointer, outBuf.readable)
+        if n >= 0 {
+            if n < outBuf.readable { canWrite = false }
+            outBuf.consume(n)
+            return n
+        }
+        canWrite = false
+        return n == -Int(EAGAIN) ? 0 : -1
+    }
+
+    private func readHead() -> Bool {
+        // The previous response is still going out: parse the next pipelined request only once
+        // it has, so generated bytes never pile up behind a client that does not read.
+        if outBuf.readable > 0 { return false }
+        if inBuf.readable > 0 {
+            if state == .idle {
+                state = .readingHead
+                worker.loop.setTimeout(self, ms: worker.timeouts.clientHeader)
+            }
+            let bytes = inBuf.readBytes
+            if worker.parser.findHeadEnd(bytes, from: scanFrom) != nil {
+                switch worker.parser.parseRequest(bytes, into: &head) {
+                case .complete:
+                    dispatch()
+                case .error(let e):
+                    respondParseError(e)
+                case .incomplete:
+                    respondError(400, "malformed request head")
+                }
+                return true
+            }
+            scanFrom = max(0, bytes.count - 3)
+            if bytes.count >= worker.limits.headerBytes {
+                respondError(431, "the request head is larger than the limit")
+                return true
+            }
+        }
+        let r = readClient()
+        if r > 0 { return true }
+        if r < 0 {
+            // The client went away between requests (or mid-head): nothing to answer.
+            close()
+        }
+        return false
+    }
+
+    // MARK: closing
+
+    func close() {
+        if isClosed { return }
+        detachUpstream(reusable: false)
+        releaseFwdHead()
+        inBuf.release(pool)
+        outBuf.release(pool)
+        worker.loop.close(self)
+        worker.clientClosed()
+    }
+
+    /// Cuts the connection with a reset, so a client never mistakes a truncated response for a
+    /// complete one.
+    func abort() {
+        if isClosed { return }
+        detachUpstream(reusable: false, abortive: true)
+        releaseFwdHead()
+        inBuf.release(pool)
+        outBuf.release(pool)
+        worker.loop.close(self, abortive: true)
+        worker.clientClosed()
+    }
+
+    /// After a final response with `Connection: close`: stop sending, then read and discard what
+    /// the client still sends for a moment before closing, so our response is not destroyed by a
+    /// reset (the client may still be uploading a body we refused).
+    private func startLingeringClose() {
+        detachUpstream(reusable: false)
+        releaseFwdHead()
+        Sys.shutdownWrite(fd)
+        state = .lingering
+        inBuf.release(pool)
+        worker.loop.setTimeout(self, ms: 2000)
+        _ = discardUntilEOF()
+    }
+
+    private func discardUntilEOF() -> Bool {
+        var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        while canRead {
+            let n = withUnsafeMutableBytes(of: &scratch) { Sys.read(fd, $0.baseAddress!, $0.count) }
+            if n > 0 { continue }
+            canRead = false
+            if n != -Int(EAGAIN) { close(); return false }
+        }
+        return false
+    }
+
+    // MARK: errors
+
+    func log(_ message: String) {
+        Log.warn("worker \(worker.loop.index) client \(peer.description): \(message)")
+    }
+
+    private func respondParseError(_ e: HTTPParseError) {
+        respondError(e.status, e.reason.description)
+    }
+
+    /// Answers with a proxy-made error (when no response head went out yet) and closes after it;
+    /// otherwise cuts the connection.
+    func respondError(_ status: Int, _ why: String, upstreamNote: String? = nil) {
+        var line = "\(status) \(why)"
+        if let s = server, state == .forwarding { line += " (pool \(worker.poolName(poolIndex)), server \(s.description)" + (upstreamNote.map { ": \($0)" } ?? "") + ")" }
+        log(line)
+        if respHeadDone || state == .tunnel {
+            abort()
+            return
+        }
+        detachUpstream(reusable: false, abortive: true)
+        releaseFwdHead()
+        inBuf.release(pool)
+        let bytes = ErrorResponse.bytes(status: status)
+        outBuf.release(pool)
+        bytes.withUnsafeBytes { outBuf.append($0.baseAddress!, $0.count, pool: pool) }
+        state = .closing
+        worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
+    }
+
+    func detachUpstream(reusable: Bool, abortive: Bool = false) {
+        guard let up = upstream else { return }
+        upstream = nil
+        up.server.inFlight -= 1
+        if reusable {
+            worker.releaseUpstream(up)
+        } else {
+            up.close(abortive: abortive)
+        }
+    }
+
+    func releaseFwdHead() {
+        if let p = fwdHead { pool.give(p); fwdHead = nil }
+        fwdHeadLen = 0
+        fwdHeadSent = 0
+    }
+
+    override func loopWillClose() {
+        upstream?.client = nil
+        upstream = nil
+        releaseFwdHead()
+        inBuf.release(pool)
+        outBuf.release(pool)
+    }
+}

@@ -1,0 +1,92 @@
+import Balancing
+import EventLoop
+import Glibc
+
+/// The running proxy: one worker (event loop + thread) per core, each with its own SO_REUSEPORT
+/// listener per `listen` address, all routing by the snapshot in `store`.
+public final class ProxyServer: @unchecked Sendable {
+    public let store: SnapshotStore
+    /// The bound listener addresses (ephemeral ports resolved), in config order.
+    public private(set) var listenAddresses: [SocketAddress] = []
+    public private(set) var workerCount = 0
+    public private(set) var connectionLimit = 0
+    private var loops: [EventLoop] = []
+    private var workers: [Worker] = []
+    private var threads: [LoopThread] = []
+
+    public init(config: ProxyConfig) throws {
+        store = SnapshotStore(try ProxySnapshot(version: 1, config: config))
+    }
+
+    /// I/O buffer size: room for the largest allowed head plus what we add to it.
+    static func bufferSize(for limits: Limits) -> Int {
+        let wanted = max(32 * 1024, limits.headerBytes + 4096)
+        return (wanted + 4095) & ~4095
+    }
+
+    public func start() throws {
+        let config = store.snapshot.config
+        let nofile = Sys.raiseFileLimit()
+        let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        workerCount = config.workers ?? cores
+        // Each proxied request holds two descriptors (client + upstream); keep some for the rest.
+        connectionLimit = config.limits.connections ?? max(16, (nofile - 64) / 2)
+        let perWorker = max(1, (connectionLimit + workerCount - 1) / workerCount)
+
+        var addresses: [SocketAddress] = []
+        for spec in config.listeners {
+            guard let a = SocketAddress(ip: spec.host, port: spec.port) else {
+                throw SocketError("bad listen address \(spec)", EINVAL)
+            }
+            addresses.append(a)
+        }
+        let size = Self.bufferSize(for: config.limits)
+        var fds: [[Int32]] = []
+        do {
+            for i in 0..<workerCount {
+                var row: [Int32] = []
+                for (j, addr) in addresses.enumerated() {
+                    let fd = try Sys.listen(addr, reusePort: true)
+                    row.append(fd)
+                    if i == 0, let bound = Sys.localAddress(fd) {
+                        // Port 0: every other loop must bind the port the first one got.
+                        addresses[j] = bound
+                    }
+                }
+                fds.append(row)
+            }
+        } catch {
+            for row in fds { for fd in row { Sys.close(fd) } }
+            throw error
+        }
+        listenAddresses = addresses
+        for i in 0..<workerCount {
+            let loop = try EventLoop(index: i, bufferSize: size)
+            let worker = Worker(loop: loop, store: store, maxClients: perWorker)
+            for (j, fd) in fds[i].enumerated() {
+                let l = Listener(worker: worker, fd: fd, address: addresses[j])
+                worker.listeners.append(l)
+                try loop.register(l, events: Events.readable | Events.edgeTriggered)
+            }
+            loops.append(loop)
+            workers.append(worker)
+        }
+        for (i, loop) in loops.enumerated() {
+            let worker = workers[i]
+            threads.append(LoopThread {
+                loop.run()
+                _ = worker   // the worker lives as long as its loop runs
+                loop.closeAll()
+            })
+        }
+    }
+
+    /// Stops every loop at once (connections are closed) and waits for the threads.
+    public func stop() {
+        for loop in loops { loop.stop() }
+        for t in threads { t.join() }
+        threads.removeAll()
+        workers.removeAll()
+        loops.removeAll()
+    }
+}

@@ -1,0 +1,73 @@
+import Balancing
+import EventLoop
+import Synchronization
+
+/// One server as the workers see it in a snapshot: resolved address, weight, and the key that
+/// ties it to per-loop state (idle connections, counters) across snapshots.
+public struct ServerSnapshot: Sendable {
+    public let key: String            // "pool/address"
+    public let spec: SocketAddressSpec
+    public let address: SocketAddress
+    public let weight: Int
+}
+
+public struct PoolSnapshot: Sendable {
+    public let name: String
+    public let servers: [ServerSnapshot]
+}
+
+/// The immutable configuration every worker routes by. A change (reload, admin command) builds a
+/// new one and publishes it; workers pick it up at the next request head, and their pickers
+/// restart from zero.
+public final class ProxySnapshot: Sendable {
+    public let version: UInt64
+    public let config: ProxyConfig
+    public let pools: [PoolSnapshot]
+    public let split: [Int]
+
+    public init(version: UInt64, config: ProxyConfig) throws {
+        self.version = version
+        self.config = config
+        var pools: [PoolSnapshot] = []
+        for p in config.pools {
+            var servers: [ServerSnapshot] = []
+            for s in p.servers {
+                guard let addr = SocketAddress(ip: s.address.host, port: s.address.port) else {
+                    throw SocketError("bad server address \(s.address)", 22)
+                }
+                servers.append(ServerSnapshot(key: "\(p.name)/\(s.address)", spec: s.address, address: addr, weight: s.weight))
+            }
+            pools.append(PoolSnapshot(name: p.name, servers: servers))
+        }
+        self.pools = pools
+        self.split = config.split
+    }
+}
+
+/// Publishes snapshots to all workers without a lock on the request path: workers compare an
+/// atomic version (one relaxed-acquire load per request head) and take the mutex only when it moved.
+public final class SnapshotStore: Sendable {
+    private let current: Mutex<ProxySnapshot>
+    private let versionCounter: Atomic<UInt64>
+
+    public init(_ initial: ProxySnapshot) {
+        current = Mutex(initial)
+        versionCounter = Atomic(initial.version)
+    }
+
+    @inline(__always)
+    public var version: UInt64 { versionCounter.load(ordering: .acquiring) }
+
+    public var snapshot: ProxySnapshot { current.withLock { $0 } }
+
+    /// Builds the next snapshot from `config` and publishes it; returns it.
+    @discardableResult
+    public func publish(_ config: ProxyConfig) throws -> ProxySnapshot {
+        try current.withLock { cur in
+            let next = try ProxySnapshot(version: cur.version + 1, config: config)
+            cur = next
+            versionCounter.store(next.version, ordering: .releasing)
+            return next
+        }
+    }
+}

@@ -1,0 +1,89 @@
+import EventLoop
+import HTTP1
+import Glibc
+
+/// A connection to an upstream server. While a request is on it, every event goes to its
+/// client's state machine; while idle in the server's keep-alive pool, any readability means the
+/// server closed it (or misbehaved), so it is closed and dropped from the pool.
+final class UpstreamConnection: Selectable {
+    unowned let worker: Worker
+    let server: UpstreamServer
+    var inBuf = IOBuffer()
+    var canRead = false
+    var canWrite = false
+    var connecting = true
+    var eof = false
+    /// Served at least one request before: a failure before any response byte may be the
+    /// keep-alive race (server closed it just as we sent), which is safe to retry for idempotent requests.
+    var reused = false
+    var client: ClientConnection?
+    var idleIndex = -1
+    /// Where findHeadEnd should resume.
+    var scanFrom = 0
+
+    init(worker: Worker, server: UpstreamServer, fd: Int32, connecting: Bool) {
+        self.worker = worker
+        self.server = server
+        self.connecting = connecting
+        self.canWrite = !connecting
+        super.init()
+        self.fd = fd
+        server.openConnections += 1
+    }
+
+    override func handleEvents(_ events: UInt32) {
+        if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { canRead = true }
+        if events & (Events.writable | Events.error | Events.hangup) != 0 { canWrite = true }
+        if let c = client {
+            c.upstreamEvent(self)
+        } else {
+            // Idle in the pool: the server closed it, sent garbage, or errored. Drop it.
+            if canRead { worker.discardIdle(self) }
+        }
+    }
+
+    override func handleTimeout() {
+        if let c = client {
+            c.upstreamTimeout(self)
+        } else {
+            worker.discardIdle(self)   // idle longer than `timeout upstream-idle`
+        }
+    }
+
+    /// Completes a non-blocking connect once writable; returns 0 or the socket error.
+    func finishConnect() -> Int32 {
+        let e = Sys.socketError(fd)
+        if e == 0 { connecting = false }
+        return e
+    }
+
+    /// Reads into inBuf when there is room; returns bytes read (0 if none), -1 on EOF/error.
+    func readSome() -> Int {
+        guard canRead, !eof else { return 0 }
+        let pool = worker.loop.buffers
+        inBuf.ensure(pool)
+        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
+        let space = pool.bufferSize - inBuf.writeIndex
+        if space == 0 { return 0 }
+        let n = Sys.read(fd, inBuf.base! + inBuf.writeIndex, space)
+        if n > 0 {
+            inBuf.writeIndex += n
+            if n < space { canRead = false }
+            return n
+        }
+        if n == -Int(EAGAIN) { canRead = false; inBuf.releaseIfEmpty(pool); return 0 }
+        eof = true
+        canRead = false
+        inBuf.releaseIfEmpty(pool)
+        return -1
+    }
+
+    func close(abortive: Bool = false) {
+        if isClosed { return }
+        server.openConnections -= 1
+        server.removeIdle(self)
+        inBuf.release(worker.loop.buffers)
+        client = nil
+        worker.loop.close(self, abortive: abortive)
+    }
+}

@@ -1,0 +1,149 @@
+import Balancing
+import EventLoop
+import HTTP1
+import Glibc
+
+/// One event loop's share of the proxy: its listeners, its client connections, its view of the
+/// upstream servers (keep-alive pools) and its pickers. Touched only from its own thread.
+final class Worker {
+    let loop: EventLoop
+    let store: SnapshotStore
+    private(set) var snapshot: ProxySnapshot
+    var listeners: [Listener] = []
+    let maxClients: Int
+    var clientCount = 0
+    let parser: HTTPHeadParser
+    /// Set during a graceful shutdown: responses carry `Connection: close`.
+    var draining = false
+
+    /// Per-pool server lists for the current snapshot, and the per-loop state for each server key.
+    private(set) var pools: [[UpstreamServer]] = []
+    private var servers: [String: UpstreamServer] = [:]
+    private var splitPicker = SmoothWeightedPicker(weights: [])
+    private var serverPickers: [SmoothWeightedPicker] = []
+
+    /// Scratch for building forwarded heads; one per loop, reused by every request.
+    let scratch: UnsafeMutableRawPointer
+    let scratchSize: Int
+
+    init(loop: EventLoop, store: SnapshotStore, maxClients: Int) {
+        self.loop = loop
+        self.store = store
+        self.snapshot = store.snapshot
+        self.maxClients = maxClients
+        let limits = snapshot.config.limits
+        self.parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: limits.headerBytes))
+        self.scratchSize = loop.buffers.bufferSize
+        self.scratch = .allocate(byteCount: scratchSize, alignment: 16)
+        apply(snapshot)
+    }
+
+    deinit { scratch.deallocate() }
+
+    var timeouts: Timeouts { snapshot.config.timeouts }
+    var limits: Limits { snapshot.config.limits }
+
+    /// Called at each request head: adopts a newer snapshot if one was published.
+    @inline(__always)
+    func refreshSnapshot() {
+        if store.version != snapshot.version {
+            let s = store.snapshot
+            snapshot = s
+            apply(s)
+        }
+    }
+
+    private func apply(_ s: ProxySnapshot) {
+        var next: [String: UpstreamServer] = [:]
+        pools = s.pools.map { pool in
+            pool.servers.map { spec in
+                let server = servers[spec.key] ?? UpstreamServer(key: spec.key, address: spec.address, description: spec.spec.description)
+                server.active = true
+                next[spec.key] = server
+                return server
+            }
+        }
+        for (key, old) in servers where next[key] == nil {
+            old.active = false
+            while let c = old.popIdle() { c.close() }
+        }
+        servers = next
+        splitPicker = SmoothWeightedPicker(weights: s.split)
+        serverPickers = s.pools.map { SmoothWeightedPicker(weights: $0.servers.map(\.weight)) }
+    }
+
+    /// Picks the pool for a new request by split weight. nil: every split weight is zero.
+    @inline(__always)
+    func pickPool() -> Int? { splitPicker.next() }
+
+    /// Picks a server in `pool`, skipping those already tried for this request.
+    @inline(__always)
+    func pickServer(pool: Int, excluding tried: UpstreamServer?) -> UpstreamServer? {
+        guard pool < pools.count, !pools[pool].isEmpty else { return nil }
+        let list = pools[pool]
+        let idx: Int?
+        if let tried {
+            idx = serverPickers[pool].next(where: { list[$0] !== tried })
+        } else {
+            idx = serverPickers[pool].next()
+        }
+        return idx.map { list[$0] }
+    }
+
+    func poolName(_ i: Int) -> String { i < snapshot.pools.count ? snapshot.pools[i].name : "?" }
+
+    // MARK: upstream connections
+
+    /// A pooled keep-alive connection to `server`, or a new connection being established.
+    func acquireUpstream(_ server: UpstreamServer) -> UpstreamConnection? {
+        while let c = server.popIdle() {
+            if c.isClosed { continue }
+            loop.setDeadline(c, 0)
+            return c
+        }
+        let (fd, inProgress) = Sys.connect(server.address)
+        if fd < 0 { return nil }
+        let c = UpstreamConnection(worker: self, server: server, fd: fd, connecting: inProgress)
+        do { try loop.register(c) } catch {
+            c.close()
+            return nil
+        }
+        loop.setTimeout(c, ms: timeouts.connect)
+        return c
+    }
+
+    /// Returns a connection whose exchange completed cleanly to its server's idle pool.
+    func releaseUpstream(_ c: UpstreamConnection) {
+        c.client = nil
+        c.reused = true
+        c.scanFrom = 0
+        c.inBuf.release(loop.buffers)
+        guard c.server.active, !c.eof else { c.close(); return }
+        c.server.pushIdle(c)
+        loop.setTimeout(c, ms: timeouts.upstreamIdle)
+    }
+
+    func discardIdle(_ c: UpstreamConnection) {
+        c.close()
+    }
+
+    // MARK: clients
+
+    func clientClosed() {
+        clientCount -= 1
+        if clientCount < maxClients {
+            for l in listeners where l.paused { l.resume() }
+        }
+    }
+}
+
+extension Worker {
+    /// Whether X-Forwarded-* from this peer are kept (appended to) rather than replaced.
+    func isTrusted(_ peer: SocketAddress) -> Bool {
+        let cidrs = snapshot.config.trustedProxies
+        if cidrs.isEmpty { return false }
+        let ip: IPAddress
+        if let v4 = peer.ipv4 { ip = .v4(v4) } else if let v6 = peer.ipv6 { ip = .v6(v6.0, v6.1) } else { return false }
+        return cidrs.contains { $0.contains(ip) }
+    }
+}
