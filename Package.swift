@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Release builds drop Swift's dynamic exclusivity checks on the request path (measured: about
+/// 3% of the proxy's CPU in swift_beginAccess); debug builds and tests keep them.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
 let package = Package(
     name: "Switchyard",
     products: [
@@ -11,15 +15,15 @@ let package = Package(
         // C shim: what Glibc does not export to Swift (epoll, eventfd, signalfd, accept4, CMSG).
         .target(name: "CSystemShims"),
         // Pure: HTTP/1.1 head parser, chunked codec, serializer helpers. No sockets.
-        .target(name: "HTTP1"),
+        .target(name: "HTTP1", swiftSettings: hotPath),
         // Pure: config model and parser, smooth weighted round robin, CIDR matching.
         .target(name: "Balancing"),
         // The only module that makes raw I/O syscalls: epoll reactor, timers, sockets, buffers.
-        .target(name: "EventLoop", dependencies: ["CSystemShims"]),
+        .target(name: "EventLoop", dependencies: ["CSystemShims"], swiftSettings: hotPath),
         // Client/upstream connection state machines, upstream keep-alive pools, workers.
-        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop"]),
+        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop"], swiftSettings: hotPath),
         // A tiny fast origin server (demo storefronts, benchmark upstream).
-        .target(name: "Origin", dependencies: ["EventLoop"]),
+        .target(name: "Origin", dependencies: ["EventLoop"], swiftSettings: hotPath),
         .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
                           path: "Benchmarks/SwitchyardBench"),

@@ -15,7 +15,7 @@ final class ClientConnection: Selectable {
     enum State { case idle, readingHead, forwarding, tunnel, closing, lingering }
     enum BodyKind { case none, length, chunked, untilClose }
 
-    unowned let worker: Worker
+    unowned(unsafe) let worker: Worker
     let peer: SocketAddress
     let trusted: Bool
     /// The peer's IP as text, for X-Forwarded-For (built once per connection).
@@ -102,7 +102,10 @@ final class ClientConnection: Selectable {
             respondError(408, "the request head was not received in time")
             drive()
         case .forwarding:
-            if !respHeadDone && !reqDone {
+            if reqDone && !respHeadDone {
+                // Waiting for the upstream: its own timer (`timeout upstream`) governs.
+                worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
+            } else if !respHeadDone && !reqDone {
                 respondError(408, "the request body stalled")
                 drive()
             } else {
@@ -135,6 +138,11 @@ final class ClientConnection: Selectable {
         } else if state == .tunnel {
             abort()
             return
+        } else if waitingOnClient(up) {
+            // The client is the slow side (not sending its body, or not reading the response):
+            // the client's own timer governs, not `timeout upstream`.
+            worker.loop.setTimeout(up, ms: worker.timeouts.upstream)
+            return
         } else if !respHeadDone {
             respondError(504, "the upstream did not answer in time", upstreamNote: "timed out after \(worker.timeouts.upstream) ms")
         } else {
@@ -143,6 +151,12 @@ final class ClientConnection: Selectable {
             return
         }
         drive()
+    }
+
+    /// True when the exchange is stalled on the client rather than on the upstream.
+    private func waitingOnClient(_ up: UpstreamConnection) -> Bool {
+        if respHeadDone { return !canWrite }
+        return !reqDone && inBuf.readable == 0 && up.canWrite
     }
 
     // MARK: the state machine

@@ -4,7 +4,7 @@ import Glibc
 /// A loop's own SO_REUSEPORT listening socket. Accepts until EAGAIN (edge-triggered), pauses
 /// when the loop is at its connection limit or the process is out of descriptors.
 final class Listener: Selectable {
-    unowned let worker: Worker
+    unowned(unsafe) let worker: Worker
     let address: SocketAddress
     var paused = false
     private var pendingAccept = false

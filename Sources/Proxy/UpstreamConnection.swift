@@ -6,7 +6,7 @@ import Glibc
 /// client's state machine; while idle in the server's keep-alive pool, any readability means the
 /// server closed it (or misbehaved), so it is closed and dropped from the pool.
 final class UpstreamConnection: Selectable {
-    unowned let worker: Worker
+    unowned(unsafe) let worker: Worker
     let server: UpstreamServer
     var inBuf = IOBuffer()
     var canRead = false
@@ -38,7 +38,9 @@ final class UpstreamConnection: Selectable {
             c.upstreamEvent(self)
         } else {
             // Idle in the pool: the server closed it, sent garbage, or errored. Drop it.
-            if canRead { worker.discardIdle(self) }
+            if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 {
+                worker.discardIdle(self)
+            }
         }
     }
 
@@ -76,6 +78,12 @@ final class UpstreamConnection: Selectable {
         canRead = false
         inBuf.releaseIfEmpty(pool)
         return -1
+    }
+
+    override func loopWillClose() {
+        server.removeIdle(self)
+        inBuf.release(worker.loop.buffers)
+        client = nil
     }
 
     func close(abortive: Bool = false) {

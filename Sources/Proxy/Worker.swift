@@ -117,6 +117,7 @@ final class Worker {
         c.client = nil
         c.reused = true
         c.scanFrom = 0
+        c.canRead = false
         c.inBuf.release(loop.buffers)
         guard c.server.active, !c.eof else { c.close(); return }
         c.server.pushIdle(c)

@@ -1,0 +1,112 @@
+import Testing
+
+@testable import Balancing
+
+/// The parser will be fuzzed: it must never crash or hang, and every error
+/// must point at a real line (or 0 for whole-file problems).
+@Suite struct ConfigFuzzTests {
+    static let seed = """
+        listen 127.0.0.1:8080
+        listen [::1]:8080
+        workers 4
+        admin /tmp/a.sock group wheel
+        pool blue {
+            server 10.0.1.11:8080 weight 2
+            server [fd00::1]:80
+        }
+        pool green {
+            server 10.0.2.11:8080
+        }
+        split blue=90 green=10
+        timeout connect 2s
+        timeout upstream-idle 500ms
+        limit header-bytes 32k
+        limit body-bytes 1g
+        limit connections 100
+        trusted-proxies 10.0.0.0/8 ::1
+        """
+
+    private static let fragments: [[UInt8]] = [
+        "{", "}", "#", "\n", "\r\n", " ", "\t", "=", ":", "[", "]", "/", ".", "0", "-1", "99999999999999999999", "pool", "server",
+        "listen", "split", "weight", "ms", "k", "g", "\u{0}", "\u{FEFF}", "é", "::", "*",
+    ].map { Array($0.utf8) }
+
+    private static func check(_ text: String) {
+        let lineCount = text.utf8.reduce(1) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        do {
+            let config = try ConfigParser.parse(text, file: "fuzz")
+            // Invariants of any accepted config.
+            #expect(!config.listeners.isEmpty && !config.pools.isEmpty)
+            #expect(config.split.count == config.pools.count && config.split.contains { $0 > 0 })
+        } catch let e as ConfigError {
+            if !(0...lineCount).contains(e.line) || e.message.isEmpty {
+                Issue.record("bad error \(e) for \(text.debugDescription)")
+            }
+        } catch {
+            Issue.record("non-ConfigError \(error)")
+        }
+    }
+
+    @Test func mutationsOfAValidConfig() {
+        var rng = SplitMix64(seed: 1234)
+        let original = Array(Self.seed.utf8)
+        for _ in 0..<3000 {
+            var bytes = original
+            for _ in 0..<(1 + Int(rng.next() % 4)) {
+                let at = bytes.isEmpty ? 0 : Int(rng.next() % UInt64(bytes.count))
+                switch rng.next() % 5 {
+                case 0 where !bytes.isEmpty: bytes.remove(at: at)
+                case 1: bytes.insert(UInt8(truncatingIfNeeded: rng.next()), at: at)
+                case 2: bytes.insert(contentsOf: Self.fragments[Int(rng.next() % UInt64(Self.fragments.count))], at: at)
+                case 3 where !bytes.isEmpty:
+                    let end = min(bytes.count, at + Int(rng.next() % 40))
+                    bytes.removeSubrange(at..<end)
+                default:
+                    if !bytes.isEmpty { bytes[at] = UInt8(truncatingIfNeeded: rng.next()) }
+                }
+            }
+            Self.check(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    @Test func randomGarbage() {
+        var rng = SplitMix64(seed: 99)
+        for _ in 0..<1000 {
+            var bytes: [UInt8] = []
+            for _ in 0..<Int(rng.next() % 30) {
+                if rng.next() % 2 == 0 {
+                    bytes.append(contentsOf: Self.fragments[Int(rng.next() % UInt64(Self.fragments.count))])
+                } else {
+                    bytes.append(UInt8(truncatingIfNeeded: rng.next()))
+                }
+            }
+            Self.check(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+
+    /// Big inputs must stay linear (a quadratic split or duplicate check would hang here).
+    @Test func largeInputsStayFast() throws {
+        let names = (0..<20_000).map { "p\($0)" }
+        var text = "listen 127.0.0.1:8080\n"
+        for name in names { text += "pool \(name) {\nserver 10.0.0.1:80\n}\n" }
+        text += "split " + names.map { "\($0)=1" }.joined(separator: " ") + "\n"
+        text += "trusted-proxies " + (0..<20_000).map { "10.\($0 >> 8 & 255).\($0 & 255).0/24" }.joined(separator: " ") + "\n"
+        let config = try ConfigParser.parse(text, file: "big")
+        #expect(config.pools.count == 20_000)
+        #expect(config.split.allSatisfy { $0 == 1 })
+
+        // Pathological single lines.
+        Self.check(String(repeating: "{", count: 200_000))
+        Self.check("listen " + String(repeating: "x", count: 200_000))
+        Self.check(String(repeating: "a", count: 200_000))
+        Self.check(String(repeating: "\n", count: 200_000) + "}")
+        Self.check("split " + String(repeating: "a=1 ", count: 50_000))
+    }
+
+    @Test func quotingIsSafe() {
+        #expect(quoted("abc") == "'abc'")
+        #expect(quoted("a'b\\c") == "'a\\'b\\\\c'")
+        #expect(quoted("a\u{0}\u{1B}[31m") == "'a\\u{0}\\u{1b}[31m'")
+        #expect(quoted(String(repeating: "x", count: 1000)) == "'" + String(repeating: "x", count: 60) + "...'")
+    }
+}
