@@ -58,6 +58,8 @@ final class ClientConnection: Selectable {
     var upstreamKeepAlive = true
     var closeAfter = false
     var upHead = MessageHead()
+    var requestStart: UInt64 = 0
+    var responseStatus = 0
     // Tunnel half-close bookkeeping.
     var shutUpstreamWrite = false
     var shutClientWrite = false
@@ -322,6 +324,13 @@ final class ClientConnection: Selectable {
     /// otherwise cuts the connection.
     func respondError(_ status: Int, _ why: String, upstreamNote: String? = nil) {
         var line = "\(status) \(why)"
+        if status == 502 || status == 503 || status == 504 {
+            if state == .forwarding, let s = server {
+                s.counters.proxyError(status, now: worker.loop.now)
+            } else if state != .forwarding, poolIndex < worker.snapshot.pools.count, server == nil {
+                worker.poolCounters[worker.poolName(poolIndex)]?.proxyError(status, now: worker.loop.now)
+            }
+        }
         if let s = server, state == .forwarding { line += " (pool \(worker.poolName(poolIndex)), server \(s.description)" + (upstreamNote.map { ": \($0)" } ?? "") + ")" }
         log(line)
         if respHeadDone || state == .tunnel {

@@ -45,6 +45,8 @@ extension ClientConnection {
         attempts = 0
         triedServer = nil
         server = nil
+        poolIndex = Int.max
+        requestStart = worker.loop.now
 
         guard let p = worker.pickPool() else {
             respondError(503, "no pool has a non-zero split")
@@ -86,6 +88,8 @@ extension ClientConnection {
     func attach(_ s: UpstreamServer) {
         attempts += 1
         server = s
+        s.counters.request(now: worker.loop.now)
+        if attempts > 1 { s.counters.retry(now: worker.loop.now) }
         guard let up = worker.acquireUpstream(s) else {
             connectFailed(nil, reason: "connect failed: \(Sys.errorString(errno))", timedOut: false)
             return
@@ -430,6 +434,7 @@ extension ClientConnection {
             return
         }
         respHeadDone = true
+        responseStatus = status
         upstreamKeepAlive = upHead.keepAlive
         switch upHead.framing {
         case .none:
@@ -472,6 +477,10 @@ extension ClientConnection {
     /// The response is complete: return the upstream connection to its pool if it is clean,
     /// then either wait for the next request or close.
     func finishExchange() {
+        if let s = server {
+            let now = worker.loop.now
+            s.counters.response(status: responseStatus, latencyUS: (now &- requestStart) / 1000, now: now)
+        }
         if let up = upstream {
             let reusable = upstreamKeepAlive && respKind != .untilClose && reqDone
                 && fwdHeadSent == fwdHeadLen && up.inBuf.readable == 0 && !up.eof

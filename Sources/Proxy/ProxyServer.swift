@@ -90,3 +90,27 @@ public final class ProxyServer: @unchecked Sendable {
         loops.removeAll()
     }
 }
+
+extension ProxyServer {
+    /// Asks every worker for its report (on its own thread) and calls `done` on `control`'s
+    /// thread with all of them. Nothing on the request path is locked: each worker copies its
+    /// own counters between two events.
+    public func gather(on control: EventLoop, counters: Bool, _ done: @escaping @Sendable ([WorkerReport]) -> Void) {
+        final class Collector: @unchecked Sendable {
+            var reports: [WorkerReport] = []
+            let expected: Int
+            init(_ n: Int) { expected = n }
+        }
+        let collector = Collector(workers.count)
+        if workers.isEmpty { control.execute { done([]) }; return }
+        for w in workers {
+            w.loop.execute {
+                let r = w.report(withCounters: counters)
+                control.execute {
+                    collector.reports.append(r)
+                    if collector.reports.count == collector.expected { done(collector.reports) }
+                }
+            }
+        }
+    }
+}

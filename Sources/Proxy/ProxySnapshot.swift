@@ -9,6 +9,10 @@ public struct ServerSnapshot: Sendable {
     public let spec: SocketAddressSpec
     public let address: SocketAddress
     public let weight: Int
+    /// Drained by the admin socket: no new requests, idle connections closed.
+    public let draining: Bool
+    /// The weight pickers use: 0 while draining.
+    public var effectiveWeight: Int { draining ? 0 : weight }
 }
 
 public struct PoolSnapshot: Sendable {
@@ -25,7 +29,11 @@ public final class ProxySnapshot: Sendable {
     public let pools: [PoolSnapshot]
     public let split: [Int]
 
-    public init(version: UInt64, config: ProxyConfig) throws {
+    /// Keys ("pool/address") of servers being drained.
+    public let draining: Set<String>
+
+    public init(version: UInt64, config: ProxyConfig, draining: Set<String> = []) throws {
+        self.draining = draining
         self.version = version
         self.config = config
         var pools: [PoolSnapshot] = []
@@ -35,7 +43,9 @@ public final class ProxySnapshot: Sendable {
                 guard let addr = SocketAddress(ip: s.address.host, port: s.address.port) else {
                     throw SocketError("bad server address \(s.address)", 22)
                 }
-                servers.append(ServerSnapshot(key: "\(p.name)/\(s.address)", spec: s.address, address: addr, weight: s.weight))
+                let key = "\(p.name)/\(s.address)"
+                servers.append(ServerSnapshot(key: key, spec: s.address, address: addr, weight: s.weight,
+                                              draining: draining.contains(key)))
             }
             pools.append(PoolSnapshot(name: p.name, servers: servers))
         }
@@ -62,9 +72,9 @@ public final class SnapshotStore: Sendable {
 
     /// Builds the next snapshot from `config` and publishes it; returns it.
     @discardableResult
-    public func publish(_ config: ProxyConfig) throws -> ProxySnapshot {
+    public func publish(_ config: ProxyConfig, draining: Set<String> = []) throws -> ProxySnapshot {
         try current.withLock { cur in
-            let next = try ProxySnapshot(version: cur.version + 1, config: config)
+            let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining)
             cur = next
             versionCounter.store(next.version, ordering: .releasing)
             return next

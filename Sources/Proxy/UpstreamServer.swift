@@ -12,9 +12,14 @@ final class UpstreamServer {
     var openConnections = 0
     /// False once removed from the configuration: no new requests; idle connections are closed.
     var active = true
+    /// Being drained: no new requests, idle connections closed, in-flight ones finish.
+    var draining = false
+    let poolName: String
+    var counters = WindowedCounters()
 
-    init(key: String, address: SocketAddress, description: String) {
+    init(key: String, pool: String, address: SocketAddress, description: String) {
         self.key = key
+        self.poolName = pool
         self.address = address
         self.description = description
     }

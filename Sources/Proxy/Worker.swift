@@ -5,7 +5,7 @@ import Glibc
 
 /// One event loop's share of the proxy: its listeners, its client connections, its view of the
 /// upstream servers (keep-alive pools) and its pickers. Touched only from its own thread.
-final class Worker {
+final class Worker: @unchecked Sendable {
     let loop: EventLoop
     let store: SnapshotStore
     private(set) var snapshot: ProxySnapshot
@@ -19,6 +19,10 @@ final class Worker {
     /// Per-pool server lists for the current snapshot, and the per-loop state for each server key.
     private(set) var pools: [[UpstreamServer]] = []
     private var servers: [String: UpstreamServer] = [:]
+    /// Servers removed from the configuration that still had requests or connections.
+    private var retiring: [UpstreamServer] = []
+    /// Per-pool counters for errors made before a server was chosen (503: no usable server).
+    var poolCounters: [String: WindowedCounters] = [:]
     private var splitPicker = SmoothWeightedPicker(weights: [])
     private var serverPickers: [SmoothWeightedPicker] = []
 
@@ -57,19 +61,27 @@ final class Worker {
         var next: [String: UpstreamServer] = [:]
         pools = s.pools.map { pool in
             pool.servers.map { spec in
-                let server = servers[spec.key] ?? UpstreamServer(key: spec.key, address: spec.address, description: spec.spec.description)
+                let server = servers[spec.key]
+                    ?? UpstreamServer(key: spec.key, pool: pool.name, address: spec.address, description: spec.spec.description)
                 server.active = true
+                server.draining = spec.draining
+                if spec.draining { while let c = server.popIdle() { c.close() } }
                 next[spec.key] = server
                 return server
             }
         }
         for (key, old) in servers where next[key] == nil {
+            // Removed: in-flight requests finish on their connections; it is reported as retiring
+            // until they have.
             old.active = false
             while let c = old.popIdle() { c.close() }
+            retiring.append(old)
         }
+        retiring.removeAll { next[$0.key] != nil || ($0.inFlight == 0 && $0.openConnections == 0) }
         servers = next
         splitPicker = SmoothWeightedPicker(weights: s.split)
-        serverPickers = s.pools.map { SmoothWeightedPicker(weights: $0.servers.map(\.weight)) }
+        serverPickers = s.pools.map { SmoothWeightedPicker(weights: $0.servers.map(\.effectiveWeight)) }
+        for p in s.pools where poolCounters[p.name] == nil { poolCounters[p.name] = WindowedCounters() }
     }
 
     /// Picks the pool for a new request by split weight. nil: every split weight is zero.
@@ -119,7 +131,7 @@ final class Worker {
         c.scanFrom = 0
         c.canRead = false
         c.inBuf.release(loop.buffers)
-        guard c.server.active, !c.eof else { c.close(); return }
+        guard c.server.active, !c.server.draining, !c.eof else { c.close(); return }
         c.server.pushIdle(c)
         loop.setTimeout(c, ms: timeouts.upstreamIdle)
     }
@@ -146,5 +158,51 @@ extension Worker {
         let ip: IPAddress
         if let v4 = peer.ipv4 { ip = .v4(v4) } else if let v6 = peer.ipv6 { ip = .v6(v6.0, v6.1) } else { return false }
         return cidrs.contains { $0.contains(ip) }
+    }
+}
+
+/// What one worker reports to `status` and `stats`: copied out on the worker's own thread.
+public struct ServerReport: Sendable {
+    public var key: String
+    public var pool: String
+    public var address: String
+    public var inFlight: Int
+    public var connections: Int
+    public var total: TrafficCounters
+    public var window: TrafficCounters
+    /// Removed from the configuration, still finishing requests.
+    public var retiring: Bool
+}
+
+public struct PoolReport: Sendable {
+    public var pool: String
+    public var total: TrafficCounters
+    public var window: TrafficCounters
+}
+
+public struct WorkerReport: Sendable {
+    public var servers: [ServerReport]
+    public var pools: [PoolReport]
+    public var clients: Int
+    public var snapshotVersion: UInt64
+}
+
+extension Worker {
+    func report(withCounters: Bool) -> WorkerReport {
+        let now = loop.now
+        func server(_ s: UpstreamServer, retiring: Bool) -> ServerReport {
+            ServerReport(key: s.key, pool: s.poolName, address: s.description, inFlight: s.inFlight,
+                         connections: s.openConnections,
+                         total: withCounters ? s.counters.total : TrafficCounters(),
+                         window: withCounters ? s.counters.window(now: now) : TrafficCounters(),
+                         retiring: retiring)
+        }
+        retiring.removeAll { $0.inFlight == 0 && $0.openConnections == 0 }
+        var servers = pools.flatMap { $0.map { server($0, retiring: false) } }
+        servers += retiring.map { server($0, retiring: true) }
+        let pools = withCounters
+            ? poolCounters.map { PoolReport(pool: $0.key, total: $0.value.total, window: $0.value.window(now: now)) }
+            : []
+        return WorkerReport(servers: servers, pools: pools, clients: clientCount, snapshotVersion: snapshot.version)
     }
 }

@@ -1,0 +1,177 @@
+import Balancing
+import EventLoop
+import Glibc
+
+/// An admin-visible failure with a stable code (controllers match on `code`).
+public struct ControlError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public init(_ code: String, _ message: String) { self.code = code; self.message = message }
+    public var description: String { "\(code): \(message)" }
+}
+
+/// The running configuration as operators change it: the file's config plus runtime changes
+/// (split, weights, added/removed/drained servers). Lives on the control thread; every change is
+/// validated first and then published to the workers as one snapshot, so an invalid command
+/// changes nothing and a valid one is visible to the next request on every loop once it returns.
+public final class ProxyControl: @unchecked Sendable {
+    public let proxy: ProxyServer
+    public let control: EventLoop
+    public let version: String
+    public private(set) var fileConfig: ProxyConfig
+    public private(set) var config: ProxyConfig
+    public private(set) var draining: Set<String> = []
+    private let startedAt: UInt64
+
+    public init(proxy: ProxyServer, control: EventLoop, version: String) {
+        self.proxy = proxy
+        self.control = control
+        self.version = version
+        self.fileConfig = proxy.store.snapshot.config
+        self.config = fileConfig
+        self.startedAt = MonotonicClock.now()
+    }
+
+    public var generation: UInt64 { proxy.store.version }
+    public var uptimeSeconds: Double { Double(MonotonicClock.now() - startedAt) / 1e9 }
+
+    private func publish(_ next: ProxyConfig, draining nextDraining: Set<String>) throws(ControlError) {
+        do {
+            try proxy.store.publish(next, draining: nextDraining)
+        } catch {
+            throw ControlError("internal", "could not publish the new configuration: \(error)")
+        }
+        config = next
+        draining = nextDraining
+    }
+
+    func poolIndex(_ name: String) throws(ControlError) -> Int {
+        guard let i = config.poolIndex(named: name) else {
+            let known = config.pools.map(\.name).joined(separator: ", ")
+            throw ControlError("unknown_pool", "no pool named '\(name)' (pools: \(known))")
+        }
+        return i
+    }
+
+    func parseAddress(_ s: String) throws(ControlError) -> SocketAddressSpec {
+        guard let a = SocketAddressSpec.parse(s), a.port != 0, SocketAddress(ip: a.host, port: a.port) != nil else {
+            throw ControlError("bad_address", "'\(s)' is not an IP:PORT address (e.g. 10.0.1.11:8080 or [::1]:8080)")
+        }
+        return a
+    }
+
+    func serverIndex(pool: Int, _ address: String) throws(ControlError) -> Int {
+        let spec = try parseAddress(address)
+        guard let i = config.pools[pool].servers.firstIndex(where: { $0.address == spec }) else {
+            throw ControlError("unknown_server", "pool '\(config.pools[pool].name)' has no server \(spec)")
+        }
+        return i
+    }
+
+    static func key(_ pool: String, _ spec: SocketAddressSpec) -> String { "\(pool)/\(spec)" }
+
+    // MARK: changing commands
+
+    /// Sets the named pools' split weights at once (others keep theirs). Returns the new split.
+    @discardableResult
+    public func setSplit(_ assignments: [(pool: String, weight: Int)]) throws(ControlError) -> [(String, Int)] {
+        guard !assignments.isEmpty else { throw ControlError("missing_argument", "split needs at least one POOL=WEIGHT") }
+        var next = config
+        var seen = Set<String>()
+        for a in assignments {
+            guard seen.insert(a.pool).inserted else { throw ControlError("bad_argument", "pool '\(a.pool)' is named twice") }
+            guard (0...1_000_000).contains(a.weight) else {
+                throw ControlError("bad_number", "split weight \(a.weight) for '\(a.pool)' is out of range (0...1000000)")
+            }
+            next.split[try poolIndex(a.pool)] = a.weight
+        }
+        guard next.split.contains(where: { $0 > 0 }) else {
+            throw ControlError("all_zero_split", "every pool would have split 0; at least one must be above 0")
+        }
+        for (i, w) in next.split.enumerated() where w > 0 && next.pools[i].servers.isEmpty {
+            throw ControlError("bad_argument", "pool '\(next.pools[i].name)' has no servers and cannot take a non-zero split")
+        }
+        try publish(next, draining: draining)
+        return zip(config.pools, config.split).map { ($0.name, $1) }
+    }
+
+    public func setWeight(pool: String, address: String, weight: Int) throws(ControlError) {
+        guard (0...1000).contains(weight) else { throw ControlError("bad_number", "server weight \(weight) is out of range (0...1000)") }
+        let p = try poolIndex(pool)
+        let s = try serverIndex(pool: p, address)
+        var next = config
+        next.pools[p].servers[s].weight = weight
+        try publish(next, draining: draining)
+    }
+
+    public func drain(pool: String, address: String) throws(ControlError) {
+        let p = try poolIndex(pool)
+        let s = try serverIndex(pool: p, address)
+        var d = draining
+        d.insert(Self.key(pool, config.pools[p].servers[s].address))
+        try publish(config, draining: d)
+    }
+
+    public func ready(pool: String, address: String) throws(ControlError) {
+        let p = try poolIndex(pool)
+        let s = try serverIndex(pool: p, address)
+        var d = draining
+        d.remove(Self.key(pool, config.pools[p].servers[s].address))
+        try publish(config, draining: d)
+    }
+
+    public func addServer(pool: String, address: String, weight: Int?) throws(ControlError) {
+        let p = try poolIndex(pool)
+        let spec = try parseAddress(address)
+        let w = weight ?? 1
+        guard (1...1000).contains(w) else { throw ControlError("bad_number", "server weight \(w) is out of range (1...1000)") }
+        guard !config.pools[p].servers.contains(where: { $0.address == spec }) else {
+            throw ControlError("duplicate_server", "pool '\(pool)' already has server \(spec)")
+        }
+        var next = config
+        next.pools[p].servers.append(ServerConfig(address: spec, weight: w, line: 0))
+        try publish(next, draining: draining)
+    }
+
+    /// Removes a server: it gets no new requests at once; requests in flight on it finish (it is
+    /// reported as draining until they have).
+    public func removeServer(pool: String, address: String) throws(ControlError) {
+        let p = try poolIndex(pool)
+        let s = try serverIndex(pool: p, address)
+        var next = config
+        let removed = next.pools[p].servers.remove(at: s)
+        if next.split[p] > 0 && next.pools[p].servers.isEmpty {
+            throw ControlError("bad_argument", "pool '\(pool)' has split \(next.split[p]); removing its last server would leave it unable to serve (set its split to 0 first)")
+        }
+        var d = draining
+        d.remove(Self.key(pool, removed.address))
+        try publish(next, draining: d)
+    }
+
+    /// What differs from the configuration file, for `status`.
+    public var overrides: [String] {
+        var out: [String] = []
+        if config.split != fileConfig.split { out.append("split") }
+        for pool in config.pools {
+            let filePool = fileConfig.pools.first { $0.name == pool.name }
+            for s in pool.servers {
+                let key = Self.key(pool.name, s.address)
+                if let f = filePool?.servers.first(where: { $0.address == s.address }) {
+                    if f.weight != s.weight { out.append("\(key) weight") }
+                } else {
+                    out.append("\(key) added")
+                }
+                if draining.contains(key) { out.append("\(key) draining") }
+            }
+            for f in filePool?.servers ?? [] where !pool.servers.contains(where: { $0.address == f.address }) {
+                out.append("\(Self.key(pool.name, f.address)) removed")
+            }
+        }
+        return out
+    }
+
+    /// The weight the config file gives a server, if it is in the file.
+    public func fileWeight(pool: String, address: SocketAddressSpec) -> Int? {
+        fileConfig.pools.first { $0.name == pool }?.servers.first { $0.address == address }?.weight
+    }
+}
