@@ -43,6 +43,8 @@ public struct Timeouts: Hashable, Sendable {
     public var upstreamIdle: Int64 = 4000
     /// Graceful shutdown / reload: how long in-flight requests may finish.
     public var drain: Int64 = 30_000
+    /// Graceful shutdown: keep serving (reporting not-ready) this long before we stop accepting.
+    public var shutdownDelay: Int64 = 0
 
     public init(connect: Int64 = 2000, clientHeader: Int64 = 10_000, clientIdle: Int64 = 60_000,
                 upstream: Int64 = 30_000, upstreamIdle: Int64 = 4000, drain: Int64 = 30_000) {

@@ -41,6 +41,7 @@ public enum ConfigParser {
 enum Usage {
     static let listen = "listen ADDRESS:PORT"
     static let workers = "workers auto|N"
+    static let shutdownDelay = "shutdown-delay DURATION"
     static let admin = "admin PATH [group NAME]"
     static let pool = "pool NAME {"
     static let server = "server ADDRESS:PORT [weight N]"
@@ -53,9 +54,9 @@ enum Usage {
 /// Mutable state while walking the lines; `finish` does the whole-file checks.
 struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
-        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies",
+        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
     ]
-    static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies"]
+    static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay"]
     static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain"]
     static let limitKinds = ["header-bytes", "body-bytes", "connections"]
     static let maxPoolNameLength = 64
@@ -125,6 +126,7 @@ struct ConfigParserState {
         case "timeout": try timeout(args, n)
         case "limit": try limit(args, n)
         case "trusted-proxies": try trustedProxies(args, n)
+        case "shutdown-delay": try shutdownDelay(args, n)
         case "server":
             throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
         default:
@@ -316,6 +318,22 @@ struct ConfigParserState {
         case "upstream": config.timeouts.upstream = ms
         case "upstream-idle": config.timeouts.upstreamIdle = ms
         default: config.timeouts.drain = ms
+        }
+    }
+
+    /// `shutdown-delay 5s`: how long to keep serving while reporting not-ready before a graceful
+    /// shutdown stops accepting. 0 (or 0s) is allowed and is the default.
+    mutating func shutdownDelay(_ args: ArraySlice<String>, _ n: Int) throws {
+        try expectArguments("shutdown-delay", args, count: 1, missing: "duration", usage: Usage.shutdownDelay, n)
+        try once("shutdown-delay", n)
+        let value = args[args.startIndex]
+        if value == "0" || value == "0s" || value == "0ms" {
+            config.timeouts.shutdownDelay = 0
+            return
+        }
+        switch ValueParsing.duration(value) {
+        case .success(let v): config.timeouts.shutdownDelay = v
+        case .failure(let reason): throw error(n, "shutdown-delay: \(reason)")
         }
     }
 

@@ -78,6 +78,16 @@ public final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Closes everything still registered (after `run()` returned), so a stopped loop leaks no
+    /// descriptors even when connections were mid-exchange.
+    public func closeAll() {
+        for case let h? in handlers {
+            h.loopWillClose()
+            close(h)
+        }
+        timers = TimerHeap()
+    }
+
     /// Removes `s` from epoll without closing the fd (for handing a descriptor elsewhere).
     public func deregister(_ s: Selectable) {
         guard s.fd >= 0 else { return }
@@ -102,6 +112,15 @@ public final class EventLoop: @unchecked Sendable {
     @inline(__always)
     public func setTimeout(_ s: Selectable, ms: Int64) {
         setDeadline(s, now &+ UInt64(ms) &* 1_000_000)
+    }
+
+    /// Runs `body` on this loop's thread after `ms` milliseconds (call from the loop's thread).
+    /// Returns the timer; `cancel` it to drop it.
+    @discardableResult
+    public func schedule(afterMS ms: Int64, _ body: @escaping () -> Void) -> LoopTimer {
+        let t = LoopTimer(body)
+        setTimeout(t, ms: ms)
+        return t
     }
 
     /// Runs `task` on this loop's thread (thread-safe).

@@ -20,6 +20,9 @@ open class Selectable {
     open func handleEvents(_ events: UInt32) {}
     /// Called once when `deadline` passes; the deadline is cleared before the call.
     open func handleTimeout() {}
+    /// Called by `EventLoop.closeAll` before the descriptor is closed: drop references to other
+    /// objects (breaking cycles) and return buffers.
+    open func loopWillClose() {}
 }
 
 /// epoll event bits, imported once.
@@ -70,5 +73,23 @@ struct TimerHeap {
             }
         }
         return top
+    }
+}
+
+/// A one-shot timer with no descriptor (see `EventLoop.schedule`).
+public final class LoopTimer: Selectable {
+    private var body: (() -> Void)?
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+        super.init()
+    }
+    public func cancel() {
+        body = nil
+        deadline = 0
+    }
+    public override func handleTimeout() {
+        let b = body
+        body = nil
+        b?()
     }
 }

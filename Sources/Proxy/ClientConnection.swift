@@ -65,6 +65,10 @@ final class ClientConnection: Selectable {
     var shutClientWrite = false
 
     var pool: BufferPool { worker.loop.buffers }
+    var clientIndex = -1
+
+    /// Between requests with nothing buffered: safe to close during a drain.
+    var isIdle: Bool { state == .idle && inBuf.readable == 0 && outBuf.readable == 0 }
 
     private init(worker: Worker, peer: SocketAddress) {
         self.worker = worker
@@ -84,7 +88,7 @@ final class ClientConnection: Selectable {
             Sys.close(fd)
             return
         }
-        worker.clientCount += 1
+        worker.clientOpened(c)
         worker.loop.setTimeout(c, ms: worker.timeouts.clientHeader)
     }
 
@@ -271,7 +275,7 @@ final class ClientConnection: Selectable {
         inBuf.release(pool)
         outBuf.release(pool)
         worker.loop.close(self)
-        worker.clientClosed()
+        worker.clientClosed(self)
     }
 
     /// Cuts the connection with a reset, so a client never mistakes a truncated response for a
@@ -283,7 +287,7 @@ final class ClientConnection: Selectable {
         inBuf.release(pool)
         outBuf.release(pool)
         worker.loop.close(self, abortive: true)
-        worker.clientClosed()
+        worker.clientClosed(self)
     }
 
     /// After a final response with `Connection: close`: stop sending, then read and discard what

@@ -487,7 +487,7 @@ extension ClientConnection {
             detachUpstream(reusable: reusable)
         }
         releaseFwdHead()
-        if closeAfter || !reqDone {
+        if closeAfter || !reqDone || worker.draining {
             state = .closing
             worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
             return

@@ -34,10 +34,20 @@ final class Listener: Selectable {
         acceptAll()
     }
 
-    private func acceptAll() {
+    /// Accepts whatever is queued, then closes: the kernel resets connections still queued on a
+    /// closed SO_REUSEPORT listener, so we take them first (they are served, with
+    /// `Connection: close` when draining).
+    func closeAfterSweep() {
+        pendingAccept = true
+        paused = false
+        acceptAll(ignoringLimit: true)
+        worker.loop.close(self)
+    }
+
+    private func acceptAll(ignoringLimit: Bool = false) {
         guard !isClosed else { return }
         while pendingAccept && !paused {
-            if worker.clientCount >= worker.maxClients {
+            if worker.clientCount >= worker.maxClients && !ignoringLimit {
                 paused = true   // resumed by Worker.clientClosed
                 return
             }

@@ -174,4 +174,44 @@ public final class ProxyControl: @unchecked Sendable {
     public func fileWeight(pool: String, address: SocketAddressSpec) -> Int? {
         fileConfig.pools.first { $0.name == pool }?.servers.first { $0.address == address }?.weight
     }
+
+    // MARK: reload
+
+    /// Re-reads and validates the whole file, then applies it as one snapshot (servers added and
+    /// removed — removed ones finish their requests —, split, timeouts, listeners). Runtime changes
+    /// made over the admin socket are replaced by the file's values; the result lists them.
+    /// An invalid file changes nothing.
+    public func reload(text: String, file: String) throws(ControlError) -> (replaced: [String], notes: [String]) {
+        let next: ProxyConfig
+        do {
+            next = try ConfigParser.parse(text, file: file)
+        } catch let e as ConfigError {
+            throw ControlError("invalid_config", e.description)
+        } catch {
+            throw ControlError("invalid_config", "\(file): \(error)")
+        }
+        var notes: [String] = []
+        if next.workers != fileConfig.workers {
+            notes.append("'workers' changed: takes effect at the next restart")
+        }
+        if next.adminSocket != fileConfig.adminSocket || next.adminGroup != fileConfig.adminGroup {
+            notes.append("'admin' changed: takes effect at the next restart")
+        }
+        let maxHead = ProxyServer.bufferSize(for: fileConfig.limits) - 4096
+        if next.limits.headerBytes > maxHead {
+            notes.append("'limit header-bytes' above \(maxHead) takes effect at the next restart")
+        }
+        if next.limits.connections != fileConfig.limits.connections {
+            notes.append("'limit connections' changed: takes effect at the next restart")
+        }
+        do {
+            try proxy.updateListeners(next.listeners)
+        } catch {
+            throw ControlError("listen_failed", "\(error); configuration unchanged")
+        }
+        let replaced = overrides
+        fileConfig = next
+        try publish(next, draining: [])
+        return (replaced, notes)
+    }
 }

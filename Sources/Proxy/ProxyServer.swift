@@ -1,6 +1,7 @@
 import Balancing
 import EventLoop
 import Glibc
+import Synchronization
 
 /// The running proxy: one worker (event loop + thread) per core, each with its own SO_REUSEPORT
 /// listener per `listen` address, all routing by the snapshot in `store`.
@@ -11,6 +12,9 @@ public final class ProxyServer: @unchecked Sendable {
     public private(set) var workerCount = 0
     public private(set) var connectionLimit = 0
     private var loops: [EventLoop] = []
+    private let readyFlag = Atomic<Bool>(true)
+    /// False once a graceful shutdown began (reported by `status`, later by `/ready`).
+    public var isReady: Bool { readyFlag.load(ordering: .acquiring) }
     private var workers: [Worker] = []
     private var threads: [LoopThread] = []
 
@@ -112,5 +116,70 @@ extension ProxyServer {
                 }
             }
         }
+    }
+}
+
+// MARK: graceful shutdown and listener changes
+
+extension ProxyServer {
+    /// Graceful shutdown, driven from the control loop: report not-ready and keep serving for
+    /// `delayMS`, then every worker stops accepting and closes idle connections; `done` is called
+    /// on the control loop with the number of client connections still open when everything
+    /// finished (0) or when `drainMS` ran out (those are cut when the process exits).
+    public func beginShutdown(delayMS: Int64, drainMS: Int64, on control: EventLoop,
+                              _ done: @escaping @Sendable (_ remaining: Int, _ inFlight: Int) -> Void) {
+        readyFlag.store(false, ordering: .releasing)
+        control.schedule(afterMS: max(delayMS, 0)) { [self] in
+            Log.info("shutdown: no longer accepting; draining in-flight requests (up to \(drainMS) ms)")
+            for w in workers { w.loop.execute { w.beginDrain() } }
+            let deadline = MonotonicClock.now() + UInt64(max(drainMS, 0)) * 1_000_000
+            poll(control: control, deadline: deadline, done)
+        }
+    }
+
+    private func poll(control: EventLoop, deadline: UInt64, _ done: @escaping @Sendable (Int, Int) -> Void) {
+        gather(on: control, counters: false) { [self] reports in
+            let clients = reports.reduce(0) { $0 + $1.clients }
+            let inFlight = reports.reduce(0) { $0 + $1.servers.reduce(0) { $0 + $1.inFlight } }
+            if clients == 0 || MonotonicClock.now() >= deadline {
+                done(clients, inFlight)
+                return
+            }
+            control.schedule(afterMS: 20) { [self] in poll(control: control, deadline: deadline, done) }
+        }
+    }
+
+    /// Brings the listeners in line with `specs` (a reload): binds new addresses on every worker,
+    /// closes removed ones (after taking their queued connections). Throws before changing
+    /// anything when a new address cannot be bound.
+    public func updateListeners(_ specs: [SocketAddressSpec]) throws {
+        var wanted: [SocketAddress] = []
+        for spec in specs {
+            guard let a = SocketAddress(ip: spec.host, port: spec.port) else {
+                throw SocketError("bad listen address \(spec)", EINVAL)
+            }
+            wanted.append(a)
+        }
+        let current = listenAddresses.map(\.description)
+        let added = wanted.filter { !current.contains($0.description) }
+        let removed = listenAddresses.filter { a in !wanted.contains { $0.description == a.description } }
+        var fds: [[Int32]] = []
+        do {
+            for _ in workers {
+                fds.append(try added.map { try Sys.listen($0, reusePort: true) })
+            }
+        } catch {
+            for row in fds { for fd in row { Sys.close(fd) } }
+            throw error
+        }
+        for (i, w) in workers.enumerated() {
+            let row = fds[i]
+            let addedAddresses = added
+            w.loop.execute {
+                for (j, fd) in row.enumerated() { w.addListener(fd: fd, address: addedAddresses[j]) }
+                for a in removed { w.removeListener(a) }
+            }
+        }
+        listenAddresses = listenAddresses.filter { a in !removed.contains { $0.description == a.description } } + added
     }
 }

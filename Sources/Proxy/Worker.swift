@@ -12,7 +12,9 @@ final class Worker: @unchecked Sendable {
     var listeners: [Listener] = []
     let maxClients: Int
     var clientCount = 0
-    let parser: HTTPHeadParser
+    private(set) var parser: HTTPHeadParser
+    /// Every open client connection (swap-remove by index), so a drain can close the idle ones.
+    var clients: [ClientConnection] = []
     /// Set during a graceful shutdown: responses carry `Connection: close`.
     var draining = false
 
@@ -36,7 +38,7 @@ final class Worker: @unchecked Sendable {
         self.snapshot = store.snapshot
         self.maxClients = maxClients
         let limits = snapshot.config.limits
-        self.parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: limits.headerBytes))
+        self.parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: min(limits.headerBytes, loop.buffers.bufferSize - 4096)))
         self.scratchSize = loop.buffers.bufferSize
         self.scratch = .allocate(byteCount: scratchSize, alignment: 16)
         apply(snapshot)
@@ -58,6 +60,8 @@ final class Worker: @unchecked Sendable {
     }
 
     private func apply(_ s: ProxySnapshot) {
+        // A reload may change the head limit; the loop's buffers (sized at start) bound it.
+        parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: min(s.config.limits.headerBytes, loop.buffers.bufferSize - 4096)))
         var next: [String: UpstreamServer] = [:]
         pools = s.pools.map { pool in
             pool.servers.map { spec in
@@ -142,8 +146,21 @@ final class Worker: @unchecked Sendable {
 
     // MARK: clients
 
-    func clientClosed() {
+    func clientOpened(_ c: ClientConnection) {
+        c.clientIndex = clients.count
+        clients.append(c)
+        clientCount += 1
+    }
+
+    func clientClosed(_ c: ClientConnection) {
+        let i = c.clientIndex
+        if i >= 0, i < clients.count, clients[i] === c {
+            let last = clients.removeLast()
+            if i < clients.count { clients[i] = last; last.clientIndex = i }
+        }
+        c.clientIndex = -1
         clientCount -= 1
+        if draining { return }
         if clientCount < maxClients {
             for l in listeners where l.paused { l.resume() }
         }
@@ -204,5 +221,42 @@ extension Worker {
             ? poolCounters.map { PoolReport(pool: $0.key, total: $0.value.total, window: $0.value.window(now: now)) }
             : []
         return WorkerReport(servers: servers, pools: pools, clients: clientCount, snapshotVersion: snapshot.version)
+    }
+}
+
+// MARK: drain and listeners
+
+extension Worker {
+    /// Graceful shutdown, on this worker's thread: stop accepting (after taking what is already
+    /// queued, since closing a SO_REUSEPORT listener resets its queue), close idle keep-alive
+    /// clients and idle upstream connections; requests in flight finish and their connections
+    /// close after the response.
+    func beginDrain() {
+        draining = true
+        for l in listeners { l.closeAfterSweep() }
+        listeners.removeAll()
+        for c in clients where c.isIdle { c.close() }
+        for pool in pools { for s in pool { while let c = s.popIdle() { c.close() } } }
+    }
+
+    /// Adds a listener (reload added a `listen`); fd already bound.
+    func addListener(fd: Int32, address: SocketAddress) {
+        let l = Listener(worker: self, fd: fd, address: address)
+        do {
+            try loop.register(l, events: Events.readable | Events.edgeTriggered)
+            listeners.append(l)
+        } catch {
+            Sys.close(fd)
+            Log.error("worker \(loop.index): cannot register listener \(address.description): \(error)")
+        }
+    }
+
+    /// Closes the listener on `address` (reload removed its `listen`).
+    func removeListener(_ address: SocketAddress) {
+        listeners.removeAll { l in
+            guard l.address.description == address.description else { return false }
+            l.closeAfterSweep()
+            return true
+        }
     }
 }

@@ -53,7 +53,7 @@ enum Demo {
 
         Press Ctrl-C to stop.
         """
-        runProxy(config: config, banner: banner) {
+        runProxy(config: config, configPath: nil, banner: banner) {
             blue.stop()
             green.stop()
         }

@@ -29,8 +29,10 @@ enum FileHandleStderr {
     }
 }
 
-func readFile(_ path: String) -> String {
-    guard let f = fopen(path, "r") else { fail("cannot open \(path): \(Sys.errorString(errno))") }
+struct ReadError: Error {}
+
+func readFileText(_ path: String) throws -> String {
+    guard let f = fopen(path, "r") else { throw ReadError() }
     defer { fclose(f) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 65536)
@@ -40,6 +42,10 @@ func readFile(_ path: String) -> String {
         bytes.append(contentsOf: chunk[0..<n])
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+func readFile(_ path: String) -> String {
+    do { return try readFileText(path) } catch { fail("cannot open \(path): \(Sys.errorString(errno))") }
 }
 
 func loadConfig(_ path: String) -> ProxyConfig {
@@ -52,9 +58,9 @@ func loadConfig(_ path: String) -> ProxyConfig {
     }
 }
 
-/// Runs the proxy until SIGINT/SIGTERM. Signals arrive through a signalfd on the main thread's
-/// own loop (which will also host the admin socket), never as async handlers.
-func runProxy(config: ProxyConfig, banner: String?, onStop: @escaping () -> Void = {}) -> Never {
+/// Runs the proxy until a graceful shutdown completes. Signals arrive through a signalfd on the
+/// main thread's own loop (which also hosts the admin socket), never as async handlers.
+func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop: @escaping () -> Void = {}) -> Never {
     signal(SIGPIPE, SIG_IGN)
     SignalSource.blockInThisThread([SIGINT, SIGTERM, SIGHUP])
     let proxy: ProxyServer
@@ -64,30 +70,64 @@ func runProxy(config: ProxyConfig, banner: String?, onStop: @escaping () -> Void
     } catch {
         fail("cannot start: \(error)")
     }
-    let control: EventLoop
-    do { control = try EventLoop(index: -1, bufferSize: 4096) } catch { fail("\(error)") }
+    let loop: EventLoop
+    do { loop = try EventLoop(index: -1, bufferSize: 4096) } catch { fail("\(error)") }
+    let control = ProxyControl(proxy: proxy, control: loop, version: version)
     var stopping = false
+
+    func reload() -> Result<(replaced: [String], notes: [String]), ControlError> {
+        guard let path = configPath else {
+            return .failure(ControlError("not_implemented", "the demo runs on its embedded configuration; there is no file to reload"))
+        }
+        guard let text = try? readFileText(path) else {
+            return .failure(ControlError("invalid_config", "cannot read \(path): \(Sys.errorString(errno))"))
+        }
+        do throws(ControlError) {
+            let r = try control.reload(text: text, file: path)
+            Log.info("reload: applied \(path) (generation \(control.generation))"
+                + (r.replaced.isEmpty ? "" : "; runtime changes replaced: \(r.replaced.joined(separator: ", "))")
+                + (r.notes.isEmpty ? "" : "; \(r.notes.joined(separator: "; "))"))
+            return .success(r)
+        } catch {
+            Log.error("reload: \(error.message); still serving the previous configuration")
+            return .failure(error)
+        }
+    }
+
+    func shutdown(_ why: String) {
+        if stopping { return }
+        stopping = true
+        let t = control.config.timeouts
+        Log.info("\(why): graceful shutdown (shutdown-delay \(t.shutdownDelay) ms, drain up to \(t.drain) ms)")
+        proxy.beginShutdown(delayMS: t.shutdownDelay, drainMS: t.drain, on: loop) { remaining, inFlight in
+            if remaining > 0 {
+                Log.warn("shutdown: drain timeout reached; cutting \(remaining) client connection(s), \(inFlight) request(s) in flight")
+            } else {
+                Log.info("shutdown: drained")
+            }
+            loop.stop()
+        }
+    }
+
     let signals: SignalSource
     do {
-        signals = try SignalSource(signals: [SIGINT, SIGTERM, SIGHUP], loop: control) { sig in
+        signals = try SignalSource(signals: [SIGINT, SIGTERM, SIGHUP], loop: loop) { sig in
             if sig == SIGHUP {
-                Log.info("SIGHUP: reload is not implemented yet; configuration unchanged")
+                _ = reload()
                 return
             }
             if stopping {
                 Log.warn("second signal: exiting at once")
                 exit(1)
             }
-            stopping = true
-            Log.info("signal \(sig): shutting down")
-            control.stop()
+            shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM")
         }
     } catch { fail("\(error)") }
     _ = signals
     let addrs = proxy.listenAddresses.map(\.description).joined(separator: ", ")
     Log.info("switchyard \(version) listening on \(addrs) with \(proxy.workerCount) worker(s), connection limit \(proxy.connectionLimit)")
     if let banner { print(banner); fflush(nil) }
-    control.run()
+    loop.run()
     proxy.stop()
     onStop()
     Log.info("stopped")
@@ -120,5 +160,5 @@ case nil:
     usage()
 default:
     guard let path = option("--config", in: &args) else { usage() }
-    runProxy(config: loadConfig(path), banner: nil)
+    runProxy(config: loadConfig(path), configPath: path, banner: nil)
 }
