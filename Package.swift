@@ -9,6 +9,7 @@ let package = Package(
     name: "Switchyard",
     products: [
         .executable(name: "switchyard", targets: ["switchyard"]),
+        .executable(name: "yardctl", targets: ["yardctl"]),
         .executable(name: "switchyard-bench", targets: ["SwitchyardBench"]),
     ],
     targets: [
@@ -21,14 +22,18 @@ let package = Package(
         // The only module that makes raw I/O syscalls: epoll reactor, timers, sockets, buffers.
         .target(name: "EventLoop", dependencies: ["CSystemShims"], swiftSettings: hotPath),
         // Client/upstream connection state machines, upstream keep-alive pools, workers.
-        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop"], swiftSettings: hotPath),
+        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop", "Admin"], swiftSettings: hotPath),
         // A tiny fast origin server (demo storefronts, benchmark upstream).
         .target(name: "Origin", dependencies: ["EventLoop"], swiftSettings: hotPath),
-        .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop"]),
+        // Admin socket: pure command codec and JSON replies, plus the Unix-socket server.
+        .target(name: "Admin", dependencies: ["EventLoop", "CSystemShims"]),
+        .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop", "Admin"]),
+        .executableTarget(name: "yardctl", dependencies: ["Admin"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
                           path: "Benchmarks/SwitchyardBench"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin"]),
     ]
 )

@@ -109,7 +109,9 @@ extension ClientConnection {
         let failed = server
         log("upstream \(failed?.description ?? "?") (pool \(worker.poolName(poolIndex))): \(reason)")
         if up != nil { detachUpstream(reusable: false) }
-        if attempts < 2, let other = worker.pickServer(pool: poolIndex, excluding: failed) , other !== failed {
+        // One failover to another server of the pool per request (a stale keep-alive retry on
+        // the same server does not use it up).
+        if triedServer == nil, attempts < 4, let other = worker.pickServer(pool: poolIndex, excluding: failed), other !== failed {
             triedServer = failed
             attach(other)
             return
@@ -169,9 +171,10 @@ extension ClientConnection {
 
     /// Sends the forwarded head and request body to the upstream as far as both sides allow.
     func pumpRequest() -> Bool {
+        // The body keeps flowing after the response head (full duplex: echo and streaming
+        // endpoints answer before reading everything); a response that completes first ends
+        // the exchange and the connection (finishExchange), which stops this direction.
         guard let up = upstream, !up.connecting else { return false }
-        // An early final response (e.g. 413 from the app) ends the request direction.
-        if respHeadDone && !reqDone { return false }
         var progress = false
         if fwdHeadSent < fwdHeadLen {
             guard up.canWrite else { return false }

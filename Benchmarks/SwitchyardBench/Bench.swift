@@ -1,0 +1,73 @@
+/// Runs the scenarios: for each scenario a warm-up per contender, then rounds in which the
+/// contenders take turns (A B C A B C …) so drift (thermal, other load) hits all of them alike.
+struct Bench {
+    let options: Options
+    let dir: String
+    let proxyCore: Int?
+    let loadCore: Int?
+    let useWrk: Bool
+    let loadSide: LoadSide
+
+    /// Runs one load against one contender and measures the proxy's CPU around it.
+    func measure(_ c: Contender, _ scenario: Scenario, seconds: Double) throws -> (LoadResult, Double?, Double?, Double?) {
+        let cpu0 = c.cpuSeconds()
+        let proxyTicks = proxyCore.flatMap { ProcStat.coreTicks($0) }
+        let loadTicks = loadCore.flatMap { ProcStat.coreTicks($0) }
+        let load: LoadResult
+        if useWrk {
+            load = try Wrk.run(port: c.port, scenario: scenario, seconds: seconds, core: loadCore, dir: dir)
+        } else {
+            load = try loadSide.run(port: c.port, scenario: scenario, seconds: seconds)
+        }
+        let cpu = c.cpuSeconds().flatMap { end in cpu0.map { end - $0 } }
+        return (load, cpu, Self.busy(proxyCore, since: proxyTicks), Self.busy(loadCore, since: loadTicks))
+    }
+
+    /// Busy fraction of `core` since the /proc/stat sample `start`.
+    static func busy(_ core: Int?, since start: (busy: UInt64, total: UInt64)?) -> Double? {
+        guard let core, let a = start, let b = ProcStat.coreTicks(core), b.total > a.total else { return nil }
+        return Double(b.busy - a.busy) / Double(b.total - a.total)
+    }
+
+    func run(scenarios: [Scenario], contenders: inout [Contender]) -> [RunRecord] {
+        var records: [RunRecord] = []
+        for scenario in scenarios {
+            print("\n-- \(scenario.name): \(scenario.summary); \(options.rounds) rounds × \(Report.fixed(options.seconds, 0)) s")
+            for c in contenders {
+                _ = try? measure(c, scenario, seconds: options.warmupSeconds)
+            }
+            for round in 1...options.rounds {
+                for c in contenders {
+                    if let child = c.child, !child.isRunning {
+                        print("   \(c.name) has exited (status \(child.exitStatus ?? -1)); log tail:\n\(child.logTail())")
+                        continue
+                    }
+                    do {
+                        let (load, cpu, proxyBusy, loadBusy) = try measure(c, scenario, seconds: options.seconds)
+                        let rec = RunRecord(scenario: scenario.name, contender: c.name, round: round, load: load,
+                                            proxyCPUSeconds: cpu, proxyCoreBusy: proxyBusy, loadCoreBusy: loadBusy)
+                        records.append(rec)
+                        printProgress(rec)
+                    } catch {
+                        print("   round \(round) \(c.name): \(error)")
+                    }
+                }
+            }
+            contenders.removeAll { c in c.child.map { !$0.isRunning } ?? false }
+            Report.printScenario(scenario, records.filter { $0.scenario == scenario.name },
+                                 contenders: contenders.map(\.name), rounds: options.rounds)
+        }
+        return records
+    }
+
+    private func printProgress(_ r: RunRecord) {
+        var line = "   round \(r.round) \(r.contender.padding(11)) \(Report.grouped(r.load.rps).leftPadding(9)) req/s"
+        line += "  p50 \(Report.latency(r.load.p50US).leftPadding(8))  p99 \(Report.latency(r.load.p99US).leftPadding(8))"
+        if let b = r.busy { line += "  proxy \(Report.fixed(b * 100, 1))% busy" }
+        if let c = r.cpuPerRequestUS { line += "  \(Report.fixed(c, 2)) µs/req" }
+        if let l = r.loadCoreBusy { line += "  load core \(Report.fixed(l * 100, 0))%" }
+        if let o = r.otherWorkOnProxyCore, o > 0.05 { line += "  [other work on proxy core: \(Report.fixed(o * 100, 0))%]" }
+        if r.load.errors + r.load.non2xx > 0 { line += "  errors \(r.load.errors) non-2xx \(r.load.non2xx)" }
+        print(line)
+    }
+}

@@ -1,0 +1,171 @@
+import Glibc
+
+/// The two upstream servers every contender forwards to, weighted blue 90 / green 10.
+struct Upstreams {
+    let blue: UInt16
+    let green: UInt16
+}
+
+enum ContenderKind: String, CaseIterable {
+    case switchyard, haproxy, nginx, direct
+}
+
+/// A running proxy under test (or "direct": the load goes straight to the blue upstream, as the
+/// ceiling the load side can reach without any proxy).
+final class Contender {
+    let kind: ContenderKind
+    let port: UInt16
+    let child: Child?
+    var name: String { kind.rawValue }
+    var isProxy: Bool { child != nil }
+
+    init(kind: ContenderKind, port: UInt16, child: Child?) {
+        self.kind = kind
+        self.port = port
+        self.child = child
+    }
+
+    /// CPU seconds used so far by the proxy's process tree; nil for direct.
+    func cpuSeconds() -> Double? {
+        child.map { ProcStat.treeSeconds($0.pid) }
+    }
+
+    func stop() { child?.stop() }
+}
+
+/// How to configure and start each contender: 1 worker, no logging, keep-alive to both
+/// upstreams, split 90/10, pinned to the proxy core.
+enum Contenders {
+    static func start(_ kind: ContenderKind, upstreams: Upstreams, dir: String, switchyard: String?,
+                      core: Int?) throws -> Contender {
+        if kind == .direct { return Contender(kind: .direct, port: upstreams.blue, child: nil) }
+        let port = try Probe.freePort()
+        let argv: [String]
+        switch kind {
+        case .switchyard:
+            guard let bin = switchyard else { throw BenchError("switchyard binary not found (build it: swift build -c release --product switchyard)") }
+            let file = "\(dir)/switchyard.conf"
+            try writeTextFile(file, switchyardConfig(port: port, upstreams: upstreams))
+            // Run a private copy: a rebuild during the bench neither changes the binary under
+            // test nor fails with ETXTBSY.
+            let copy = "\(dir)/switchyard"
+            if access(copy, X_OK) != 0 { try copyFile(bin, to: copy, mode: 0o755) }
+            argv = [copy, "--config", file]
+        case .nginx:
+            guard let bin = Tools.nginx else { throw BenchError("nginx is not installed") }
+            let prefix = "\(dir)/nginx"
+            mkdir(prefix, 0o755)
+            try writeTextFile("\(prefix)/nginx.conf", nginxConfig(port: port, upstreams: upstreams, prefix: prefix))
+            argv = [bin, "-p", prefix, "-e", "stderr", "-c", "\(prefix)/nginx.conf"]
+        case .haproxy:
+            guard let bin = Tools.haproxy else { throw BenchError("haproxy is not installed") }
+            let file = "\(dir)/haproxy.cfg"
+            try writeTextFile(file, haproxyConfig(port: port, upstreams: upstreams))
+            argv = [bin, "-db", "-f", file]
+        case .direct:
+            fatalError("unreachable")
+        }
+        let child = try Child(name: kind.rawValue, argv: Tools.pinned(argv, core: core), logPath: "\(dir)/\(kind.rawValue).log")
+        guard Probe.waitUntilServing(port: port, path: "/2b", timeoutMS: 10_000, while: { child.isRunning }) else {
+            child.stop()
+            throw BenchError("\(kind.rawValue) did not start serving on 127.0.0.1:\(port) within 10 s; its log:\n\(child.logTail())")
+        }
+        return Contender(kind: kind, port: port, child: child)
+    }
+
+    static func switchyardConfig(port: UInt16, upstreams: Upstreams) -> String {
+        """
+        listen 127.0.0.1:\(port)
+        workers 1
+        pool blue {
+            server 127.0.0.1:\(upstreams.blue)
+        }
+        pool green {
+            server 127.0.0.1:\(upstreams.green)
+        }
+        split blue=90 green=10
+
+        """
+    }
+
+    /// nginx as a plain reverse proxy. Raised from the defaults: keepalive_requests (1000 would
+    /// make wrk reconnect every 1000 requests), worker_connections; temp files disabled so a
+    /// 100 KiB response never touches disk.
+    static func nginxConfig(port: UInt16, upstreams: Upstreams, prefix: String) -> String {
+        let user = geteuid() == 0 ? "user root;\n" : ""
+        return """
+        \(user)worker_processes 1;
+        daemon off;
+        pid \(prefix)/nginx.pid;
+        error_log stderr crit;
+        worker_rlimit_nofile 65536;
+        events { worker_connections 20000; }
+        http {
+            access_log off;
+            keepalive_requests 100000000;
+            keepalive_timeout 120s;
+            client_body_temp_path \(prefix)/client_body;
+            proxy_temp_path \(prefix)/proxy;
+            fastcgi_temp_path \(prefix)/fastcgi;
+            uwsgi_temp_path \(prefix)/uwsgi;
+            scgi_temp_path \(prefix)/scgi;
+            upstream storefront {
+                server 127.0.0.1:\(upstreams.blue) weight=90;
+                server 127.0.0.1:\(upstreams.green) weight=10;
+                keepalive 1024;
+                keepalive_requests 100000000;
+            }
+            server {
+                listen 127.0.0.1:\(port) backlog=4096;
+                location / {
+                    proxy_pass http://storefront;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                    proxy_max_temp_file_size 0;
+                }
+            }
+        }
+
+        """
+    }
+
+    /// HAProxy in HTTP mode: one thread, round robin 90/10, idle server connections reused
+    /// by any client (`http-reuse always`), no log lines configured.
+    static func haproxyConfig(port: UInt16, upstreams: Upstreams) -> String {
+        """
+        global
+            nbthread 1
+            maxconn 8000
+
+        defaults
+            mode http
+            timeout connect 5s
+            timeout client 120s
+            timeout server 120s
+            timeout http-keep-alive 120s
+            timeout http-request 30s
+
+        frontend fe
+            bind 127.0.0.1:\(port)
+            default_backend storefront
+
+        backend storefront
+            balance roundrobin
+            http-reuse always
+            server blue 127.0.0.1:\(upstreams.blue) weight 90
+            server green 127.0.0.1:\(upstreams.green) weight 10
+
+        """
+    }
+
+    /// Sends `count` GETs over one connection and counts who served them (X-Served-By).
+    static func splitCheck(port: UInt16, count: Int = 100) -> [String: Int]? {
+        guard let probe = Probe(port: port) else { return nil }
+        var seen: [String: Int] = [:]
+        for _ in 0..<count {
+            guard let r = probe.get("/2b"), r.status == 200 else { return nil }
+            seen[r.servedBy ?? "?", default: 0] += 1
+        }
+        return seen
+    }
+}

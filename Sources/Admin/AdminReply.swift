@@ -1,0 +1,21 @@
+/// The two reply shapes every command uses, so `ok` is always the first field.
+public enum AdminReply {
+    /// `{"ok":true, ...fields}`
+    public static func ok(_ fields: [(String, JSONValue)] = []) -> JSONValue {
+        .object([("ok", .bool(true))] + fields)
+    }
+
+    /// `{"ok":false,"code":...,"error":...}`
+    public static func error(_ e: AdminError) -> JSONValue {
+        .object([("ok", .bool(false)), ("code", .string(e.code)), ("error", .string(e.message))])
+    }
+
+    /// The reply to `help`: command names (for controllers) and their syntax (for people).
+    public static func help() -> JSONValue {
+        ok([("commands", .array(AdminCommand.names.map { .string($0) })),
+            ("usage", .array(AdminCommand.usage.map { .string($0) }))])
+    }
+
+    /// Whether `reply` says ok:true.
+    public static func isOK(_ reply: JSONValue) -> Bool { reply["ok"]?.boolValue == true }
+}

@@ -1,0 +1,209 @@
+import Admin
+import Balancing
+import EventLoop
+
+/// Maps admin-socket commands onto `ProxyControl` and renders the documented JSON replies
+/// (docs/admin-protocol.md). Runs on the control loop's thread.
+public final class AdminBridge: AdminHandler, @unchecked Sendable {
+    public let control: ProxyControl
+    /// Hooks the drain issue fills in (reload from file, graceful shutdown).
+    public var onReload: ((@escaping (JSONValue) -> Void) -> Void)?
+    public var onShutdown: (() -> Void)?
+
+    public init(control: ProxyControl) {
+        self.control = control
+    }
+
+    /// `reply` must be called on the control loop's thread; gather callbacks run there too, so
+    /// carrying it through them is safe even though the closure type is not Sendable.
+    struct Reply: @unchecked Sendable {
+        let call: (JSONValue) -> Void
+        func callAsFunction(_ v: JSONValue) { call(v) }
+    }
+
+    public func handle(_ command: AdminCommand, peer: AdminPeer, reply replyClosure: @escaping (JSONValue) -> Void) {
+        let reply = Reply(call: replyClosure)
+        do throws(ControlError) {
+            switch command {
+            case .help:
+                reply(AdminReply.ok([("commands", .array(Self.commands.map { .string($0) }))]))
+            case .status:
+                control.proxy.gather(on: control.control, counters: false) { [self] reports in
+                    reply(statusReply(reports))
+                }
+            case .stats:
+                control.proxy.gather(on: control.control, counters: true) { [self] reports in
+                    reply(statsReply(reports))
+                }
+            case .split(let entries):
+                let split = try control.setSplit(entries.map { (pool: $0.pool, weight: $0.weight) })
+                reply(AdminReply.ok([
+                    ("split", .object(split.map { ($0.0, .int(Int64($0.1))) })),
+                    ("generation", .int(Int64(control.generation))),
+                ]))
+            case .serverWeight(let pool, let address, let weight):
+                try control.setWeight(pool: pool, address: address, weight: weight)
+                serverReply(pool: pool, address: address, reply: reply)
+            case .serverDrain(let pool, let address):
+                try control.drain(pool: pool, address: address)
+                serverReply(pool: pool, address: address, reply: reply)
+            case .serverReady(let pool, let address):
+                try control.ready(pool: pool, address: address)
+                serverReply(pool: pool, address: address, reply: reply)
+            case .serverAdd(let pool, let address, let weight):
+                try control.addServer(pool: pool, address: address, weight: weight)
+                serverReply(pool: pool, address: address, reply: reply)
+            case .serverRemove(let pool, let address):
+                try control.removeServer(pool: pool, address: address)
+                serverReply(pool: pool, address: address, reply: reply)
+            case .reload:
+                guard let onReload else { throw ControlError("not_implemented", "reload is not available in this build") }
+                onReload(replyClosure)
+            case .shutdown:
+                guard let onShutdown else { throw ControlError("not_implemented", "shutdown is not available in this build") }
+                reply(AdminReply.ok([("shutting_down", .bool(true))]))
+                onShutdown()
+            }
+        } catch {
+            reply(AdminReply.error(AdminError(code: error.code, message: error.message)))
+        }
+    }
+
+    static let commands = [
+        "status", "stats", "split POOL=WEIGHT...", "server weight POOL HOST:PORT N", "server drain POOL HOST:PORT",
+        "server ready POOL HOST:PORT", "server add POOL HOST:PORT [weight N]", "server remove POOL HOST:PORT",
+        "reload", "shutdown", "help",
+    ]
+
+    // MARK: replies
+
+    private func serverReply(pool: String, address: String, reply: Reply) {
+        control.proxy.gather(on: control.control, counters: false) { [self] reports in
+            let spec = SocketAddressSpec.parse(address)
+            let key = spec.map { ProxyControl.key(pool, $0) } ?? ""
+            let servers = serverObjects(pool: pool, reports: reports)
+            let match = servers.first { $0.0 == key }?.1 ?? .null
+            reply(AdminReply.ok([("pool", .string(pool)), ("server", match), ("generation", .int(Int64(control.generation)))]))
+        }
+    }
+
+    /// Server objects for one pool: configured servers first, then removed ones still finishing.
+    private func serverObjects(pool: String, reports: [WorkerReport]) -> [(String, JSONValue)] {
+        var inFlight: [String: Int] = [:]
+        var conns: [String: Int] = [:]
+        var retiring: [String: String] = [:]
+        for r in reports {
+            for s in r.servers where s.pool == pool {
+                inFlight[s.key, default: 0] += s.inFlight
+                conns[s.key, default: 0] += s.connections
+                if s.retiring { retiring[s.key] = s.address }
+            }
+        }
+        guard let p = control.config.pools.first(where: { $0.name == pool }) else { return [] }
+        var out: [(String, JSONValue)] = []
+        for s in p.servers {
+            let key = ProxyControl.key(pool, s.address)
+            let busy = inFlight[key] ?? 0
+            let state = control.draining.contains(key) ? (busy == 0 ? "drained" : "draining") : "ready"
+            var fields: [(String, JSONValue)] = [
+                ("address", .string(s.address.description)),
+                ("weight", .int(Int64(s.weight))),
+            ]
+            if let fw = control.fileWeight(pool: pool, address: s.address) {
+                fields.append(("config_weight", .int(Int64(fw))))
+            } else {
+                fields.append(("added", .bool(true)))
+            }
+            fields += [("state", .string(state)), ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(conns[key] ?? 0)))]
+            out.append((key, .object(fields)))
+        }
+        for (key, address) in retiring.sorted(by: { $0.key < $1.key }) where !p.servers.contains(where: { ProxyControl.key(pool, $0.address) == key }) {
+            let busy = inFlight[key] ?? 0
+            out.append((key, .object([
+                ("address", .string(address)), ("weight", .int(0)), ("removed", .bool(true)),
+                ("state", .string(busy == 0 ? "drained" : "draining")),
+                ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(conns[key] ?? 0))),
+            ])))
+        }
+        return out
+    }
+
+    func statusReply(_ reports: [WorkerReport]) -> JSONValue {
+        let cfg = control.config
+        let split = JSONValue.object(zip(cfg.pools, cfg.split).map { ($0.name, .int(Int64($1))) })
+        let fileSplit = JSONValue.object(zip(control.fileConfig.pools, control.fileConfig.split).map { ($0.name, .int(Int64($1))) })
+        let pools = JSONValue.object(zip(cfg.pools, cfg.split).map { pool, w in
+            (pool.name, .object([
+                ("split", .int(Int64(w))),
+                ("servers", .array(serverObjects(pool: pool.name, reports: reports).map(\.1))),
+            ]))
+        })
+        return AdminReply.ok([
+            ("version", .string(control.version)),
+            ("uptime_s", .double(control.uptimeSeconds)),
+            ("workers", .int(Int64(control.proxy.workerCount))),
+            ("generation", .int(Int64(control.generation))),
+            ("clients", .int(Int64(reports.reduce(0) { $0 + $1.clients }))),
+            ("split", split),
+            ("config_split", fileSplit),
+            ("overrides", .array(control.overrides.map { .string($0) })),
+            ("pools", pools),
+        ])
+    }
+
+    private static func counters(_ c: TrafficCounters, windowSeconds: Double?) -> [(String, JSONValue)] {
+        var f: [(String, JSONValue)] = [("requests", .int(Int64(c.requests)))]
+        if let w = windowSeconds { f.append(("rate", .double(Double(c.requests) / w))) }
+        f.append(("responses", .object([
+            ("2xx", .int(Int64(c.responses.1))), ("3xx", .int(Int64(c.responses.2))),
+            ("4xx", .int(Int64(c.responses.3))), ("5xx", .int(Int64(c.responses.4))),
+        ])))
+        f.append(("proxy_errors", .object([
+            ("502", .int(Int64(c.proxy502))), ("503", .int(Int64(c.proxy503))), ("504", .int(Int64(c.proxy504))),
+        ])))
+        f.append(("retries", .int(Int64(c.retries))))
+        return f
+    }
+
+    private static func latency(_ h: LatencyHistogram) -> JSONValue {
+        .object([("p50", .double(h.percentileMS(0.50))), ("p90", .double(h.percentileMS(0.90))), ("p99", .double(h.percentileMS(0.99)))])
+    }
+
+    func statsReply(_ reports: [WorkerReport]) -> JSONValue {
+        let window = Double(WindowedCounters.slots)
+        var pools: [(String, JSONValue)] = []
+        for pool in control.config.pools {
+            var byKey: [String: (address: String, inFlight: Int, total: TrafficCounters, window: TrafficCounters)] = [:]
+            var order: [String] = pool.servers.map { ProxyControl.key(pool.name, $0.address) }
+            for r in reports {
+                for s in r.servers where s.pool == pool.name {
+                    if byKey[s.key] == nil {
+                        byKey[s.key] = (s.address, 0, TrafficCounters(), TrafficCounters())
+                        if !order.contains(s.key) { order.append(s.key) }
+                    }
+                    byKey[s.key]!.inFlight += s.inFlight
+                    byKey[s.key]!.total.add(s.total)
+                    byKey[s.key]!.window.add(s.window)
+                }
+            }
+            var poolTotal = TrafficCounters()
+            var poolWindow = TrafficCounters()
+            for r in reports { for p in r.pools where p.pool == pool.name { poolTotal.add(p.total); poolWindow.add(p.window) } }
+            let servers: [JSONValue] = order.compactMap { key in
+                guard let s = byKey[key] else { return nil }
+                var f: [(String, JSONValue)] = [("address", .string(s.address))]
+                f += Self.counters(s.total, windowSeconds: nil)
+                f.append(("rate", .double(Double(s.window.requests) / window)))
+                f.append(("in_flight", .int(Int64(s.inFlight))))
+                f.append(("latency_ms", .object([("window", Self.latency(s.window.latency)), ("total", Self.latency(s.total.latency))])))
+                return .object(f)
+            }
+            pools.append((pool.name, .object([
+                ("split", .int(Int64(control.config.split[control.config.poolIndex(named: pool.name) ?? 0]))),
+                ("proxy_errors", .object([("503", .int(Int64(poolTotal.proxy503)))])),
+                ("servers", .array(servers)),
+            ])))
+        }
+        return AdminReply.ok([("window_s", .int(Int64(WindowedCounters.slots))), ("pools", .object(pools))])
+    }
+}

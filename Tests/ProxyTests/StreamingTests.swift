@@ -1,0 +1,242 @@
+import Glibc
+import Synchronization
+import XCTest
+
+/// Large bodies stream through the proxy byte-exact and in bounded memory.
+final class StreamingTests: XCTestCase {
+    static let fiftyMB = 50 * 1024 * 1024
+    static let rssLimit = 32 * 1024 * 1024
+
+    private func startProxy(_ up: TestUpstream, extra: String = "") throws -> RunningProxy {
+        try RunningProxy(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
+    }
+
+    /// Sends `total` bytes of Pattern as a chunked body (varied chunk sizes) on `fd` from its own
+    /// thread, so the caller can read the response at the same time (neither side may wait for
+    /// the other to finish: that is what streaming means). Join the thread, then check the error.
+    private func startChunkedUpload(fd: Int32, total: Int, timeout: Double) -> (TestThread, Shared<String?>) {
+        let sendError = Shared<String?>(nil)
+        let thread = TestThread { [sendError] in
+            let bufSize = 64 * 1024
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: bufSize + 32, alignment: 16)
+            defer { buf.deallocate() }
+            let sizes = [65_536, 1_000, 40_000, 7, 12_345, 65_536, 30_000]
+            var off = 0
+            var k = 0
+            do {
+                while off < total {
+                    let n = min(sizes[k % sizes.count], total - off)
+                    k += 1
+                    try sendAll(fd, Array((String(n, radix: 16) + "\r\n").utf8), timeout: timeout)
+                    Pattern.fill(buf, count: n, offset: UInt64(off))
+                    (buf + n).storeBytes(of: 13, as: UInt8.self)
+                    (buf + n + 1).storeBytes(of: 10, as: UInt8.self)
+                    try sendAll(fd, buf, n + 2, timeout: timeout)
+                    off += n
+                }
+                try sendAll(fd, Array("0\r\n\r\n".utf8), timeout: timeout)
+            } catch {
+                sendError.set("\(error) after \(off) of \(total) body bytes")
+            }
+        }
+        return (thread, sendError)
+    }
+
+    /// The echo upstream answers 200 at once and streams each piece of the body back as it
+    /// arrives (full duplex, as many real upload/transcoding endpoints do).
+    func testFiftyMBChunkedUploadIsEchoedByteExactInBoundedMemory() throws {
+        let total = Self.fiftyMB
+        let expected = Pattern.hash(count: UInt64(total))
+        // 5 s without progress ends a stalled transfer (a healthy one never pauses that long).
+        let up = try TestUpstream(name: "echo", ioTimeout: 5) { _ in .echoBody }
+        defer { up.stop() }
+        let proxy = try startProxy(up)
+        defer { proxy.stop() }
+        let client = try proxy.client(timeout: 5)
+
+        let sampler = RSSSampler()
+        try client.send("POST /echo HTTP/1.1\r\nHost: upload.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let (sender, sendError) = startChunkedUpload(fd: client.fd, total: total, timeout: 5)
+        let response = Result { try client.readResponseStreaming() }
+        sender.join()
+        let growth = sampler.finish()
+
+        XCTAssertNil(sendError.value, "sending the upload failed (upstream got \(up.bytesReceived.current) bytes)")
+        let r = try response.get()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.framing, .chunked)
+        XCTAssertEqual(r.bodyLength, UInt64(total))
+        XCTAssertEqual(r.bodyHash, expected, "the echoed body differs from what was sent")
+        XCTAssertEqual(up.requestCount, 1)
+        XCTAssertEqual(up.requests.first?.bodyLength, UInt64(total), "the upstream received a different length")
+        XCTAssertEqual(up.requests.first?.bodyHash, expected, "the upstream received different bytes")
+        XCTAssertLessThan(growth, Self.rssLimit, "RSS grew by \(growth >> 20) MiB during a 50 MB upload")
+    }
+
+    /// A smaller full-duplex case with a Content-Length body: 1 MB to the echo upstream, sent
+    /// in 16 pieces 10 ms apart (a client on a real network), so most of the body arrives after
+    /// the upstream's response head.
+    func testOneMBContentLengthUploadIsEchoedByteExact() throws {
+        let total = 1024 * 1024
+        let body = Pattern.bytes(count: total)
+        let up = try TestUpstream(name: "echo", ioTimeout: 3) { _ in .echoBody }
+        defer { up.stop() }
+        let proxy = try startProxy(up)
+        defer { proxy.stop() }
+        let client = try proxy.client(timeout: 3)
+        try client.send("POST /echo HTTP/1.1\r\nHost: upload.test\r\nContent-Length: \(total)\r\n\r\n")
+        let fd = client.fd
+        let sendError = Shared<String?>(nil)
+        let sender = TestThread {
+            do {
+                for k in 0..<16 {
+                    try sendAll(fd, Array(body[(k * total / 16)..<((k + 1) * total / 16)]), timeout: 3)
+                    sleepMilliseconds(10)
+                }
+            } catch { sendError.set("\(error)") }
+        }
+        let response = Result { try client.readResponseStreaming() }
+        sender.join()
+        XCTAssertNil(sendError.value, "sending the upload failed (upstream got \(up.bytesReceived.current) bytes)")
+        let r = try response.get()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyLength, UInt64(total))
+        XCTAssertEqual(r.bodyHash, FNV1a64.of(body))
+        XCTAssertEqual(up.requests.first?.bodyHash, FNV1a64.of(body))
+    }
+
+    /// The same upload to an upstream that reads the whole body before it answers.
+    func testFiftyMBChunkedUploadToConsumingUpstreamArrivesByteExact() throws {
+        let total = Self.fiftyMB
+        let expected = Pattern.hash(count: UInt64(total))
+        let up = try TestUpstream(name: "sink", ioTimeout: 5) { _ in
+            .respond(status: 200, headers: [], body: Array("stored".utf8))
+        }
+        defer { up.stop() }
+        let proxy = try startProxy(up)
+        defer { proxy.stop() }
+        let client = try proxy.client(timeout: 5)
+
+        let sampler = RSSSampler()
+        try client.send("POST /store HTTP/1.1\r\nHost: upload.test\r\nTransfer-Encoding: chunked\r\n\r\n")
+        let (sender, sendError) = startChunkedUpload(fd: client.fd, total: total, timeout: 5)
+        let response = Result { try client.readResponse() }
+        sender.join()
+        let growth = sampler.finish()
+
+        XCTAssertNil(sendError.value, "sending the upload failed")
+        let r = try response.get()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.text, "stored")
+        XCTAssertEqual(up.requests.first?.bodyLength, UInt64(total))
+        XCTAssertEqual(up.requests.first?.bodyHash, expected)
+        XCTAssertLessThan(growth, Self.rssLimit, "RSS grew by \(growth >> 20) MiB during a 50 MB upload")
+        // The exchange ended cleanly: the connection takes another request.
+        XCTAssertEqual(try client.get("/after").text, "stored")
+    }
+
+    func testFiftyMBContentLengthDownloadIsByteExactInBoundedMemory() throws {
+        let total = Self.fiftyMB
+        let expected = Pattern.hash(count: UInt64(total))
+        let up = try TestUpstream(name: "dl") { _ in .download(bytes: total, chunked: false) }
+        defer { up.stop() }
+        let proxy = try startProxy(up)
+        defer { proxy.stop() }
+        let client = try proxy.client(timeout: 20)
+
+        let sampler = RSSSampler()
+        try client.send("GET /big HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        let response = Result { try client.readResponseStreaming() }
+        let growth = sampler.finish()
+
+        let r = try response.get()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.header("Content-Length"), "\(total)")
+        XCTAssertEqual(r.framing, .length(UInt64(total)))
+        XCTAssertEqual(r.bodyLength, UInt64(total))
+        XCTAssertEqual(r.bodyHash, expected)
+        XCTAssertLessThan(growth, Self.rssLimit, "RSS grew by \(growth >> 20) MiB during a 50 MB download")
+        // The connection is still usable afterwards.
+        try client.send("GET /big HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        XCTAssertEqual(try client.readResponseStreaming().bodyHash, expected)
+    }
+
+    func testTenMBChunkedDownloadIsByteExact() throws {
+        let total = 10 * 1024 * 1024
+        let up = try TestUpstream(name: "dl") { _ in .download(bytes: total, chunked: true, piece: 50_000) }
+        defer { up.stop() }
+        let proxy = try startProxy(up)
+        defer { proxy.stop() }
+        let client = try proxy.client(timeout: 20)
+
+        let sampler = RSSSampler()
+        try client.send("GET /chunked HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        let r = try client.readResponseStreaming()
+        let growth = sampler.finish()
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.framing, .chunked)
+        XCTAssertEqual(r.bodyLength, UInt64(total))
+        XCTAssertEqual(r.bodyHash, Pattern.hash(count: UInt64(total)))
+        XCTAssertLessThan(growth, Self.rssLimit)
+        // Framing ended exactly: the next request on the connection works.
+        try client.send("GET /chunked HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        XCTAssertEqual(try client.readResponseStreaming().bodyLength, UInt64(total))
+    }
+
+    /// 2 MB in 20 pieces 60 ms apart: about 1.2 s in total, four times `timeout upstream 300ms`,
+    /// but never a pause close to it. The timeout is between reads, so the download completes.
+    func testSlowSteadyDownloadLongerThanUpstreamTimeoutIsNotCut() throws {
+        let total = 2 * 1024 * 1024
+        let up = try TestUpstream(name: "slow") { _ in
+            .download(bytes: total, chunked: false, piece: total / 20, pauseMs: 60)
+        }
+        defer { up.stop() }
+        let proxy = try startProxy(up, extra: "timeout upstream 300ms\n")
+        defer { proxy.stop() }
+        let client = try proxy.client()
+
+        let t0 = monotonicSeconds()
+        try client.send("GET /slow HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        let r = try client.readResponseStreaming()
+        let elapsed = monotonicSeconds() - t0
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.bodyLength, UInt64(total))
+        XCTAssertEqual(r.bodyHash, Pattern.hash(count: UInt64(total)))
+        XCTAssertGreaterThan(elapsed, 0.9, "the download must really have outlasted the upstream timeout")
+    }
+
+    /// The reverse case: a fast upstream and a client that stops reading for 1 s (longer than
+    /// `timeout upstream 300ms`). The proxy is waiting for the client, not for the upstream, so
+    /// the upstream timeout must not cut the response (nginx and HAProxy do not either).
+    func testSlowReadingClientIsNotCutByUpstreamTimeout() throws {
+        let total = 50 * 1024 * 1024
+        let up = try TestUpstream(name: "fast") { _ in .download(bytes: total, chunked: false) }
+        defer { up.stop() }
+        let proxy = try startProxy(up, extra: "timeout upstream 300ms\n")
+        defer { proxy.stop() }
+        let client = try proxy.client(receiveBuffer: 64 * 1024)
+        try client.send("GET /big HTTP/1.1\r\nHost: download.test\r\n\r\n")
+        let head = try client.readExactly(1024 * 1024)   // the head and the first part of the body
+        XCTAssertTrue(String(decoding: head.prefix(12), as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+        let headEnd = try XCTUnwrap(Self.headLength(head))
+        sleepMilliseconds(1000)
+        let rest = UInt64(total - (head.count - headEnd))
+        var first = FNV1a64()
+        first.update(Array(head[headEnd...]))
+        switch Result(catching: { try client.hashExactly(rest, continuing: first) }) {
+        case .failure(let e):
+            XCTFail("the response was cut while the client paused reading: \(e)")
+        case .success(let h):
+            XCTAssertEqual(h.count, UInt64(total))
+            XCTAssertEqual(h.value, Pattern.hash(count: UInt64(total)))
+        }
+    }
+
+    private static func headLength(_ bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        for i in 0..<(bytes.count - 3) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+            return i + 4
+        }
+        return nil
+    }
+}
