@@ -1,3 +1,4 @@
+import Admin
 import Balancing
 import EventLoop
 import Glibc
@@ -22,6 +23,7 @@ enum Demo {
             server 127.0.0.1:\(greenPort)
         }
         split blue=100 green=0
+        admin \(AdminDefaults.socketPath)
         timeout upstream 10s
         """
     }
@@ -49,7 +51,14 @@ enum Demo {
         Try:
           curl -s http://127.0.0.1:\(port)/
           curl -si http://127.0.0.1:\(port)/ | grep X-Served-By
-          for i in $(seq 10); do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:\(port)/; done; echo
+          for i in $(seq 10); do curl -s http://127.0.0.1:\(port)/ | grep -o 'blue\\|green' | head -1; done
+
+        Shift traffic with yardctl (admin socket \(AdminDefaults.socketPath)):
+          swift run -c release yardctl status
+          swift run -c release yardctl split blue=90 green=10     # canary: 1 in 10 to green
+          swift run -c release yardctl split blue=0 green=100     # flip to green
+          swift run -c release yardctl split blue=100 green=0     # roll back
+          swift run -c release yardctl stats
 
         Press Ctrl-C to stop.
         """

@@ -1,3 +1,4 @@
+import Admin
 import Balancing
 import EventLoop
 import Glibc
@@ -124,10 +125,37 @@ func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop:
         }
     } catch { fail("\(error)") }
     _ = signals
+
+    // The admin socket lives on this control loop: commands never touch the request path.
+    var admin: AdminServer?
+    let bridge = AdminBridge(control: control)
+    bridge.onShutdown = { shutdown("admin shutdown") }
+    bridge.onReload = { reply in
+        switch reload() {
+        case .success(let r):
+            reply(AdminReply.ok([
+                ("generation", .int(Int64(control.generation))),
+                ("replaced_runtime_changes", .array(r.replaced.map { .string($0) })),
+                ("notes", .array(r.notes.map { .string($0) })),
+            ]))
+        case .failure(let e):
+            reply(AdminReply.error(AdminError(code: e.code, message: e.message)))
+        }
+    }
+    if let path = config.adminSocket {
+        do {
+            admin = try AdminServer(path: path, group: config.adminGroup, loop: loop, handler: bridge)
+            Log.info("admin socket on \(path)")
+        } catch {
+            proxy.stop()
+            fail("\(error)")
+        }
+    }
     let addrs = proxy.listenAddresses.map(\.description).joined(separator: ", ")
     Log.info("switchyard \(version) listening on \(addrs) with \(proxy.workerCount) worker(s), connection limit \(proxy.connectionLimit)")
     if let banner { print(banner); fflush(nil) }
     loop.run()
+    admin?.close()
     proxy.stop()
     onStop()
     Log.info("stopped")
