@@ -140,6 +140,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         })
         return AdminReply.ok([
             ("version", .string(control.version)),
+            ("ready", .bool(control.proxy.isReady)),
             ("uptime_s", .double(control.uptimeSeconds)),
             ("workers", .int(Int64(control.proxy.workerCount))),
             ("generation", .int(Int64(control.generation))),

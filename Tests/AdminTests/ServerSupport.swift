@@ -12,6 +12,7 @@ import Testing
 /// - stats: replies on a later loop iteration (asynchronous)
 /// - help: replies with `bigReplyBytes` of padding (output-cap test)
 /// - server drain: keeps the reply closure until `releaseHeld` (client-vanishes test)
+/// - server remove: refuses with unknown_server
 /// - anything else: replies at once with the command's canonical text
 final class TestHandler: AdminHandler, @unchecked Sendable {
     struct State {
@@ -53,6 +54,8 @@ final class TestHandler: AdminHandler, @unchecked Sendable {
             done(AdminReply.ok([("pad", .string(String(repeating: "x", count: bigReplyBytes)))]))
         case .serverDrain:
             held.append(done)
+        case .serverRemove(let pool, let address):
+            done(AdminReply.error(AdminError(code: "unknown_server", message: "no server \(address) in pool '\(pool)'")))
         default:
             done(AdminReply.ok([("cmd", .string(command.description))]))
         }
@@ -165,18 +168,23 @@ func readsEndOfStream(_ c: AdminClient) -> Bool {
     }
 }
 
-/// Runs a program and returns its exit status and combined output.
-func run(_ argv: [String]) throws -> (status: Int32, output: String) {
+/// Runs a program; returns its exit status, stdout and stderr.
+@discardableResult
+func run(_ argv: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String, errors: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: argv[0])
     p.arguments = Array(argv.dropFirst())
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    let err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
     try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    // stderr output is short: read stdout to the end first, then stderr.
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
 }
 
 func executable(_ path: String) -> Bool { access(path, X_OK) == 0 }

@@ -104,7 +104,7 @@ import Testing
     func connectAs(uid: Int, groups: String?, path: String) throws -> String {
         let ids = ["--reuid", "\(uid)", "--regid", "\(uid)"] + (groups.map { ["--groups", $0] } ?? ["--clear-groups"])
         let r = try run([Self.setpriv] + ids + [Self.python, "-c", Self.probe, path])
-        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (r.output + r.errors).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test func otherUsersCannotConnect() throws {
