@@ -13,7 +13,7 @@ public struct SplitAssignment: Equatable, Sendable {
 /// canonicalises them (e.g. `[::1]:80` vs `[0::1]:80`) when it looks servers up.
 public enum AdminCommand: Equatable, Sendable {
     case status, stats, help
-    /// Pools not named keep their current weight; the proxy decides whether that is allowed.
+    /// Pools not named keep their current weight.
     case split([SplitAssignment])
     case serverWeight(pool: String, address: String, weight: Int)
     case serverDrain(pool: String, address: String)

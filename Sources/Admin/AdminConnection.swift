@@ -18,6 +18,9 @@ final class AdminConnection: Selectable {
     private var mayRead = true
     /// The peer shut down its sending side; finish what it sent, then close.
     private var inputEnded = false
+    /// The peer closed entirely: what it sent still runs (so the outcome does not depend on
+    /// timing), but replies are discarded.
+    private var peerGone = false
     /// Close once the output is flushed (after line_too_long, or after the input ended).
     private var closing = false
     /// Token of the command the handler is working on (0 = none); a stale reply does not match.
@@ -41,12 +44,8 @@ final class AdminConnection: Selectable {
     }
 
     override func handleEvents(_ events: UInt32) {
-        if events & (Events.hangup | Events.error) != 0 {
-            // Both directions are gone: nobody can read a reply, so drop queued commands too.
-            shutdown()
-            return
-        }
-        if events & (Events.readable | Events.readHangup) != 0 { mayRead = true }
+        if events & (Events.hangup | Events.error) != 0 { peerGone = true }
+        if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { mayRead = true }
         if events & Events.writable != 0 { flush() }
         pump()
     }
@@ -147,7 +146,7 @@ final class AdminConnection: Selectable {
         if n > 0 {
             server.readBuffer.withUnsafeBytes { input.append(contentsOf: $0[0..<n]) }
             loop.setTimeout(self, ms: limits.idleTimeoutMs)
-        } else if n == 0 {
+        } else if n == 0 || n == -Int(ECONNRESET) {
             inputEnded = true
             mayRead = false
         } else if n == -Int(EAGAIN) {
@@ -191,7 +190,7 @@ final class AdminConnection: Selectable {
         guard !isClosed else { return }
         output.append(contentsOf: reply.encoded().utf8)
         output.append(0x0A)
-        if output.count - outputSent > limits.maxPendingOutput {
+        if !peerGone && output.count - outputSent > limits.maxPendingOutput {
             shutdown()   // the client is not reading its replies
             return
         }
@@ -199,6 +198,10 @@ final class AdminConnection: Selectable {
     }
 
     private func flush() {
+        if peerGone {
+            output.removeAll()
+            outputSent = 0
+        }
         while !isClosed && outputSent < output.count {
             let n = output.withUnsafeBytes { Sys.write(fd, $0.baseAddress! + outputSent, output.count - outputSent) }
             if n > 0 {
@@ -207,8 +210,10 @@ final class AdminConnection: Selectable {
             } else if n == -Int(EAGAIN) {
                 break   // EPOLLOUT resumes
             } else {
-                shutdown()
-                return
+                // EPIPE/ECONNRESET: the client left. Finish what it sent, without replies.
+                peerGone = true
+                output.removeAll()
+                outputSent = 0
             }
         }
         if outputSent == output.count {
@@ -224,7 +229,7 @@ final class AdminConnection: Selectable {
     /// Reads and discards what the client still sent before closing, so the close is a clean
     /// end-of-stream for it rather than a reset that could hide the last reply.
     private func finishClosing() {
-        if let server, !inputEnded {
+        if let server, !inputEnded && !peerGone {
             for _ in 0..<16 {
                 let n = server.readBuffer.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, $0.count) }
                 if n <= 0 { break }

@@ -10,10 +10,9 @@ public enum AdminReply {
         .object([("ok", .bool(false)), ("code", .string(e.code)), ("error", .string(e.message))])
     }
 
-    /// The reply to `help`: command names (for controllers) and their syntax (for people).
+    /// The reply to `help`: every command's syntax, from the parser's own table.
     public static func help() -> JSONValue {
-        ok([("commands", .array(AdminCommand.names.map { .string($0) })),
-            ("usage", .array(AdminCommand.usage.map { .string($0) }))])
+        ok([("commands", .array(AdminCommand.usage.map { .string($0) }))])
     }
 
     /// Whether `reply` says ok:true.

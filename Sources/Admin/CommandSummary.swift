@@ -16,14 +16,23 @@ public enum CommandSummary {
         case .serverRemove(let pool, let address):
             return server("removed", pool, address, reply)
         case .help:
-            let lines = (reply["usage"] ?? reply["commands"])?.arrayValue ?? []
+            let lines = reply["commands"]?.arrayValue ?? []
             return (["commands:"] + lines.map { "  " + Cell.text($0) }).joined(separator: "\n")
         case .status:
             return StatusTable.render(reply)
         case .stats:
             return StatsTable.render(reply)
-        case .reload, .shutdown:
-            return "\(command.name): ok" + (reply["message"]?.stringValue.map { ": \($0)" } ?? "")
+        case .reload:
+            var lines = ["reloaded" + (reply["generation"].map { " (generation \(Cell.text($0)))" } ?? "")]
+            let replaced = reply["replaced_runtime_changes"]?.arrayValue ?? []
+            if !replaced.isEmpty {
+                lines.append("runtime changes replaced by the file: " + replaced.map { Cell.text($0) }.joined(separator: ", "))
+            }
+            lines += (reply["notes"]?.arrayValue ?? []).map { "note: " + Cell.text($0) }
+            return lines.joined(separator: "\n")
+        case .shutdown:
+            return reply["shutting_down"]?.boolValue == true
+                ? "shutting down: draining connections, then exiting" : "shutdown: ok"
         }
     }
 
@@ -36,6 +45,7 @@ public enum CommandSummary {
         if let w = s?["weight"] { details.append("weight \(Cell.text(w))") }
         if let st = s?["state"] { details.append("state \(Cell.text(st))") }
         if let f = s?["in_flight"] { details.append("in-flight \(Cell.text(f))") }
+        if let g = reply["generation"] { details.append("generation \(Cell.text(g))") }
         return "\(verb): pool \(shownPool) server \(shownAddress)" + (details.isEmpty ? "" : " (\(details.joined(separator: ", ")))")
     }
 }

@@ -1,5 +1,7 @@
 /// Renders a `stats` reply for people: one table per pool, a total row when a pool has several
-/// servers. Error % counts 5xx responses plus the proxy's own 502/503/504 against requests.
+/// rows. Error % counts 5xx responses plus the proxy's own 502/503/504 against requests.
+/// A pool's own `proxy_errors` are requests that failed before any server was chosen (no server
+/// ready): shown as a "(no server)" row and counted as requests in the total.
 public enum StatsTable {
     static let headers = ["SERVER", "REQUESTS", "REQ/S", "2XX", "3XX", "4XX", "5XX", "502", "503", "504",
                           "ERR%", "P50ms", "P99ms", "IN-FLIGHT"]
@@ -12,9 +14,10 @@ public enum StatsTable {
         if pools.isEmpty { out.append("(no pools)") }
         for (name, pool) in pools {
             out.append("")
-            out.append("pool \(name)")
+            out.append("pool \(name)" + (pool["split"].map { " (split \(Cell.text($0)))" } ?? ""))
             let servers = pool["servers"]?.arrayValue ?? []
-            if servers.isEmpty {
+            let unrouted = pool["proxy_errors"].map(Counts.init(poolErrors:))
+            if servers.isEmpty && (unrouted?.requests ?? 0) == 0 {
                 out.append("  (no servers)")
                 continue
             }
@@ -27,7 +30,13 @@ public enum StatsTable {
                 table.add([Cell.text(s["address"])] + c.cells(Cell.text(s["rate"]))
                           + [Cell.ms(latency?["p50"]), Cell.ms(latency?["p99"]), Cell.text(s["in_flight"])])
             }
-            if servers.count > 1 {
+            var rows = servers.count
+            if let unrouted, unrouted.requests > 0 {
+                total.add(unrouted)
+                table.add(["(no server)"] + unrouted.cells("-") + ["-", "-", "-"])
+                rows += 1
+            }
+            if rows > 1 {
                 table.add(["total"] + total.cells(Cell.fixed(total.rate, 1)) + ["-", "-", String(total.inFlight)])
             }
             out.append(table.render())
@@ -54,6 +63,15 @@ public enum StatsTable {
             inFlight = s["in_flight"]?.intValue ?? 0
             for (i, k) in ["2xx", "3xx", "4xx", "5xx"].enumerated() { classes[i] = int(s["responses"]?[k], k) }
             for (i, k) in ["502", "503", "504"].enumerated() { proxy[i] = int(s["proxy_errors"]?[k], k) }
+        }
+
+        /// A pool's errors made before a server was chosen; each one is a request.
+        init(poolErrors v: JSONValue) {
+            for (i, k) in ["502", "503", "504"].enumerated() {
+                if let n = v[k]?.intValue { proxy[i] = n; present.insert(k) }
+            }
+            requests = proxy.reduce(0, +)
+            present.insert("requests")
         }
 
         mutating func add(_ o: Counts) {

@@ -11,6 +11,8 @@ public enum StatusTable {
         if let u = reply["uptime_s"]?.doubleValue { header.append("up \(Cell.duration(u))") }
         if let w = reply["workers"]?.intValue { header.append("\(w) worker\(w == 1 ? "" : "s")") }
         if let g = reply["generation"]?.intValue { header.append("generation \(g)") }
+        if let c = reply["clients"]?.intValue { header.append("\(c) client\(c == 1 ? "" : "s")") }
+        if reply["ready"]?.boolValue == false { header.append("NOT READY (shutting down)") }
         if !header.isEmpty { out.append(header.joined(separator: ", ")) }
 
         let overrides = (reply["overrides"]?.arrayValue ?? []).map { Cell.text($0) }
@@ -38,12 +40,23 @@ public enum StatusTable {
             var table = TextTable(["SERVER", "WEIGHT", "STATE"] + (health ? ["HEALTH"] : []) + ["IN-FLIGHT", "CONNS"],
                                   rightAligned: health ? [1, 4, 5] : [1, 3, 4])
             for s in servers {
+                // Servers added at runtime have no config weight; removed ones finish what they had.
+                let added = s["added"]?.boolValue == true || s["config_weight"]?.isNull == true
+                let removed = s["removed"]?.boolValue == true
                 var weight = Cell.text(s["weight"])
-                if let cw = s["config_weight"], cw != s["weight"] {
+                if added || removed || (s["config_weight"].map { $0 != s["weight"] } ?? false) {
                     weight += marker
                     marked = true
                 }
-                table.add([Cell.text(s["address"]), weight, Cell.text(s["state"])]
+                // Draining is only ever an admin decision, so it too differs from the config.
+                var state = Cell.text(s["state"])
+                if state == "draining" || state == "drained" {
+                    state += marker
+                    marked = true
+                }
+                if added { state += " (added)" }
+                if removed { state += " (removed)" }
+                table.add([Cell.text(s["address"]), weight, state]
                           + (health ? [Cell.text(s["health"])] : [])
                           + [Cell.text(s["in_flight"]), Cell.text(s["connections"])])
             }

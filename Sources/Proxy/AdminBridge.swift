@@ -26,7 +26,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         do throws(ControlError) {
             switch command {
             case .help:
-                reply(AdminReply.ok([("commands", .array(Self.commands.map { .string($0) }))]))
+                reply(AdminReply.help())
             case .status:
                 control.proxy.gather(on: control.control, counters: false) { [self] reports in
                     reply(statusReply(reports))
@@ -68,12 +68,6 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             reply(AdminReply.error(AdminError(code: error.code, message: error.message)))
         }
     }
-
-    static let commands = [
-        "status", "stats", "split POOL=WEIGHT...", "server weight POOL HOST:PORT N", "server drain POOL HOST:PORT",
-        "server ready POOL HOST:PORT", "server add POOL HOST:PORT [weight N]", "server remove POOL HOST:PORT",
-        "reload", "shutdown", "help",
-    ]
 
     // MARK: replies
 
@@ -166,8 +160,10 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         return f
     }
 
+    /// Percentiles in ms; null when there are no samples (0.0 would read as "fast").
     private static func latency(_ h: LatencyHistogram) -> JSONValue {
-        .object([("p50", .double(h.percentileMS(0.50))), ("p90", .double(h.percentileMS(0.90))), ("p99", .double(h.percentileMS(0.99)))])
+        func q(_ v: Double) -> JSONValue { h.total == 0 ? .null : .double(h.percentileMS(v)) }
+        return .object([("p50", q(0.50)), ("p90", q(0.90)), ("p99", q(0.99))])
     }
 
     func statsReply(_ reports: [WorkerReport]) -> JSONValue {

@@ -12,7 +12,7 @@ else \(AdminDefaults.socketPath).
 
 commands:
   status                                pools, servers, split; * marks what differs from the config
-  stats                                 per-server traffic, errors and latency over the last 10 s
+  stats                                 per-server requests, responses, errors, req/s and latency
   watch                                 the stats table, refreshed every second (Ctrl-C stops)
   split POOL=WEIGHT [POOL=WEIGHT...]    set the traffic split, e.g. split blue=90 green=10
   server weight POOL HOST:PORT N        set a server's weight (0...1000)
@@ -84,7 +84,8 @@ options: while let a = args.first, a.hasPrefix("-") {
 }
 if socketPath.isEmpty { usageError("the socket path is empty") }
 guard !args.isEmpty else { usageError("no command given") }
-if args == ["help"] {
+// `help` is answered locally (works without a proxy); `--json help` asks the proxy.
+if args == ["help"] && !rawJSON {
     print(usageText)
     exit(0)
 }
@@ -96,8 +97,8 @@ func clock() -> String {
     var tm = tm()
     localtime_r(&t, &tm)
     var buf = [CChar](repeating: 0, count: 32)
-    strftime(&buf, buf.count, "%H:%M:%S", &tm)
-    return String(cString: buf)
+    let n = strftime(&buf, buf.count, "%H:%M:%S", &tm)
+    return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func watch(socketPath: String, rawJSON: Bool) -> Never {
@@ -115,7 +116,7 @@ func watch(socketPath: String, rawJSON: Bool) -> Never {
             line = try client.readLine()
             reply = try JSONValue.parse(line)
         } catch {
-            writeErr("yardctl: lost \(socketPath): \(error)")
+            writeErr("yardctl: lost the connection to \(socketPath): \(error) (did switchyard stop?)")
             exit(2)
         }
         guard AdminReply.isOK(reply) else { refused(reply) }

@@ -108,7 +108,7 @@ import Testing
                 #"{"ok":false,"code":"unknown_pool","error":"no pool 'x'"}"#)
         let help = AdminReply.help()
         #expect(help["commands"]?.arrayValue?.count == AdminCommand.usage.count)
-        #expect(help["usage"]?.arrayValue?.first == "status")
+        #expect(help["commands"]?.arrayValue?[2] == "split POOL=WEIGHT [POOL=WEIGHT...]")
         #expect(AdminReply.isOK(help))
         #expect(!AdminReply.isOK(["ok": "true"]))
     }

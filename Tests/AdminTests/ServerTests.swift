@@ -110,14 +110,31 @@ import Testing
         defer { a.stop() }
         do {
             let c = try a.client()
-            try c.send("server drain blue 1.2.3.4:80")
+            try c.send("server drain blue 1.2.3.4:80\nstatus")   // the drain reply is held
             #expect(eventually { a.handler.commands.count == 1 })
             c.close()
         }
-        #expect(eventually { a.connectionCount == 0 })
-        // The late reply goes nowhere and nothing breaks.
+        // The late reply goes nowhere; the command sent after it still runs, then the
+        // connection goes away.
+        usleep(50_000)
         #expect(a.onLoop { a.handler.releaseHeld() } == 1)
+        #expect(eventually { a.connectionCount == 0 })
+        #expect(a.handler.commands == ["server drain blue 1.2.3.4:80", "status"])
         #expect(try a.client().request("status")["ok"] == true)
+    }
+
+    @Test func everythingSentBeforeAnAbruptCloseRuns() throws {
+        let a = try RunningAdmin()
+        defer { a.stop() }
+        // Fire and forget: the outcome must not depend on when the server notices the close.
+        for round in 0..<20 {
+            let c = try a.client()
+            try c.send("split blue=\(round)\nstats\nsplit green=\(round)")
+            c.close()
+        }
+        #expect(eventually { a.handler.commands.count == 60 && a.connectionCount == 0 })
+        #expect(a.handler.commands.filter { $0.hasPrefix("split green=") }.count == 20)
+        #expect(a.handler.state.withLock { $0.outstanding } == 0)
     }
 
     @Test func halfCloseStillGetsTheReply() throws {

@@ -36,15 +36,41 @@ let sampleStats = #"{"ok":true,"window_s":10,"pools":{"blue":{"servers":[{"addre
         split: blue=100 green=0
 
         pool blue (split 100)
-          SERVER          WEIGHT  STATE     HEALTH  IN-FLIGHT  CONNS
-          127.0.0.1:9101      5*  ready     up             12     40
-          [::1]:9102           2  draining  -               0      0
-          127.0.0.1:9103      1*  ready     down            0      1
+          SERVER          WEIGHT  STATE          HEALTH  IN-FLIGHT  CONNS
+          127.0.0.1:9101      5*  ready          up             12     40
+          [::1]:9102           2  draining*      -               0      0
+          127.0.0.1:9103      1*  ready (added)  down            0      1
 
         pool green (split 0)
           (no servers)
 
         * differs from the config file
+
+        """)
+    }
+
+    /// What the proxy's bridge sends today: `ready`, `clients`, `added`/`removed` servers, drained state.
+    @Test func statusRuntimeChanges() throws {
+        let reply = try JSONValue.parse("""
+        {"ok":true,"version":"0.1.0","ready":false,"uptime_s":90061,"workers":2,"generation":9,"clients":17,
+         "split":{"blue":90,"green":10},"config_split":{"blue":90,"green":10},
+         "overrides":["blue/127.0.0.1:9101 draining","blue/127.0.0.1:9109 added","blue/127.0.0.1:9102 removed"],
+         "pools":{"blue":{"split":90,"servers":[
+           {"address":"127.0.0.1:9101","weight":2,"config_weight":2,"state":"drained","in_flight":0,"connections":0},
+           {"address":"127.0.0.1:9109","weight":1,"added":true,"state":"ready","in_flight":1,"connections":1},
+           {"address":"127.0.0.1:9102","weight":0,"removed":true,"state":"draining","in_flight":4,"connections":4}]}}}
+        """)
+        #expect(StatusTable.render(reply) == """
+        switchyard 0.1.0, up 1d 01h, 2 workers, generation 9, 17 clients, NOT READY (shutting down)
+        split: blue=90 green=10
+
+        pool blue (split 90)
+          SERVER          WEIGHT  STATE                IN-FLIGHT  CONNS
+          127.0.0.1:9101       2  drained*                     0      0
+          127.0.0.1:9109      1*  ready (added)                1      1
+          127.0.0.1:9102      0*  draining* (removed)          4      4
+
+        * differs from the config file (overrides: blue/127.0.0.1:9101 draining, blue/127.0.0.1:9109 added, blue/127.0.0.1:9102 removed)
 
         """)
     }
@@ -102,6 +128,31 @@ let sampleStats = #"{"ok":true,"window_s":10,"pools":{"blue":{"servers":[{"addre
         """)
     }
 
+    /// Requests that found no server (pool-level 503s) get their own row and count in the total.
+    @Test func statsPoolLevelErrors() throws {
+        let reply = try JSONValue.parse("""
+        {"ok":true,"window_s":10,"pools":{
+          "blue":{"split":100,"proxy_errors":{"503":5},"servers":[
+            {"address":"10.0.0.1:80","requests":95,"retries":0,"responses":{"2xx":95,"3xx":0,"4xx":0,"5xx":0},
+             "proxy_errors":{"502":0,"503":0,"504":0},"rate":9.5,"in_flight":0,
+             "latency_ms":{"window":{"p50":1.0,"p90":2.0,"p99":3.0},"total":{"p50":1.0,"p90":2.0,"p99":3.0}}}]},
+          "green":{"split":0,"proxy_errors":{"503":0},"servers":[]}}}
+        """)
+        #expect(StatsTable.render(reply) == """
+        counts since start; REQ/S and latency (ms) over the last 10 s
+
+        pool blue (split 100)
+          SERVER       REQUESTS  REQ/S  2XX  3XX  4XX  5XX  502  503  504   ERR%  P50ms  P99ms  IN-FLIGHT
+          10.0.0.1:80        95    9.5   95    0    0    0    0    0    0    0.0   1.00   3.00          0
+          (no server)         5      -    -    -    -    -    -    5    -  100.0      -      -          -
+          total             100    9.5   95    0    0    0    0    5    0    5.0      -      -          0
+
+        pool green (split 0)
+          (no servers)
+
+        """)
+    }
+
     @Test func errorPercentCountsServerAndProxyErrors() throws {
         let reply: JSONValue = ["ok": true, "window_s": 10, "pools": ["b": ["servers": [[
             "address": "1.1.1.1:1", "requests": 200, "rate": 1,
@@ -123,7 +174,14 @@ let sampleStats = #"{"ok":true,"window_s":10,"pools":{"blue":{"servers":[{"addre
                 .hasPrefix("weight set: pool blue server 127.0.0.1:9101"))
         #expect(CommandSummary.render(.serverRemove(pool: "blue", address: "1.2.3.4:5"), reply: ["ok": true]) ==
                 "removed: pool blue server 1.2.3.4:5")
-        #expect(CommandSummary.render(.reload, reply: ["ok": true]) == "reload: ok")
+        #expect(CommandSummary.render(.reload, reply: ["ok": true, "generation": 12, "replaced_runtime_changes": ["split"],
+                                                    "notes": ["workers changes need a restart"]]) == """
+            reloaded (generation 12)
+            runtime changes replaced by the file: split
+            note: workers changes need a restart
+            """)
+        #expect(CommandSummary.render(.shutdown, reply: ["ok": true, "shutting_down": true]) ==
+                "shutting down: draining connections, then exiting")
         #expect(CommandSummary.render(.help, reply: AdminReply.help()).hasPrefix("commands:\n  status\n  stats\n  split POOL=WEIGHT"))
     }
 }
