@@ -16,10 +16,11 @@ final class ClientConnection: Selectable {
     enum BodyKind { case none, length, chunked, untilClose }
 
     unowned(unsafe) let worker: Worker
-    let peer: SocketAddress
     let trusted: Bool
-    /// The peer's IP as text, for X-Forwarded-For (built once per connection).
+    /// The peer's IP as text, for X-Forwarded-For and logs (built once per connection; the
+    /// sockaddr itself is not kept, so an idle connection stays small).
     let peerIP: [UInt8]
+    let peerPort: UInt16
 
     var inBuf = IOBuffer()
     var outBuf = IOBuffer()
@@ -27,7 +28,6 @@ final class ClientConnection: Selectable {
     var canWrite = true
     var eof = false
     var state = State.idle
-    var head = MessageHead()
     var scanFrom = 0
 
     // The exchange in progress.
@@ -57,7 +57,6 @@ final class ClientConnection: Selectable {
     var dechunk = false
     var upstreamKeepAlive = true
     var closeAfter = false
-    var upHead = MessageHead()
     var requestStart: UInt64 = 0
     var responseStatus = 0
     // Tunnel half-close bookkeeping.
@@ -72,7 +71,7 @@ final class ClientConnection: Selectable {
 
     private init(worker: Worker, peer: SocketAddress) {
         self.worker = worker
-        self.peer = peer
+        self.peerPort = peer.port
         var ip = [UInt8](repeating: 0, count: 64)
         let n = ip.withUnsafeMutableBytes { peer.writeIP(to: $0.baseAddress!, capacity: 64) }
         ip.removeSubrange(n...)
@@ -241,7 +240,7 @@ final class ClientConnection: Selectable {
             }
             let bytes = inBuf.readBytes
             if worker.parser.findHeadEnd(bytes, from: scanFrom) != nil {
-                switch worker.parser.parseRequest(bytes, into: &head) {
+                switch worker.parser.parseRequest(bytes, into: &worker.requestHead) {
                 case .complete:
                     dispatch()
                 case .error(let e):
@@ -316,8 +315,13 @@ final class ClientConnection: Selectable {
 
     // MARK: errors
 
+    var peerDescription: String {
+        let ip = String(decoding: peerIP, as: UTF8.self)
+        return ip.contains(":") ? "[\(ip)]:\(peerPort)" : "\(ip):\(peerPort)"
+    }
+
     func log(_ message: String) {
-        Log.warn("worker \(worker.loop.index) client \(peer.description): \(message)")
+        Log.warn("worker \(worker.loop.index) client \(peerDescription): \(message)")
     }
 
     private func respondParseError(_ e: HTTPParseError) {

@@ -11,15 +11,15 @@ extension ClientConnection {
     /// build the forwarded head, and start the exchange.
     func dispatch() {
         worker.refreshSnapshot()
-        method = head.method
-        clientMinor = head.versionMinor
-        clientKeepAlive = head.keepAlive
-        isUpgradeRequest = head.connectionUpgrade && head.upgradeField >= 0
+        method = worker.requestHead.method
+        clientMinor = worker.requestHead.versionMinor
+        clientKeepAlive = worker.requestHead.keepAlive
+        isUpgradeRequest = worker.requestHead.connectionUpgrade && worker.requestHead.upgradeField >= 0
         if method == .connect {
             respondError(405, "CONNECT is not supported by this reverse proxy")
             return
         }
-        switch head.framing {
+        switch worker.requestHead.framing {
         case .contentLength(let n):
             if n > worker.limits.bodyBytes {
                 respondError(413, "the request body is larger than the limit")
@@ -61,7 +61,7 @@ extension ClientConnection {
             respondError(431, "the forwarded request head would exceed the header limit")
             return
         }
-        inBuf.consume(head.headLength)
+        inBuf.consume(worker.requestHead.headLength)
         scanFrom = 0
         state = .forwarding
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
@@ -76,7 +76,7 @@ extension ClientConnection {
             s.description.utf8.withContiguousStorageIfAvailable { host in
                 let ctx = HeadRewriter.RequestContext(clientIP: ip, trusted: trusted, upgrade: isUpgradeRequest,
                                                       fallbackHost: UnsafeRawBufferPointer(host))
-                return HeadRewriter.writeRequest(head, from: inBuf.readBytes, context: ctx, into: &w)
+                return HeadRewriter.writeRequest(worker.requestHead, from: inBuf.readBytes, context: ctx, into: &w)
             } ?? false
         }
         fwdHeadLen = w.count
@@ -257,7 +257,7 @@ extension ClientConnection {
                 if up.inBuf.readable > 0 {
                     let bytes = up.inBuf.readBytes
                     if worker.parser.findHeadEnd(bytes, from: up.scanFrom) != nil {
-                        switch worker.parser.parseResponse(bytes, requestMethod: method, into: &upHead) {
+                        switch worker.parser.parseResponse(bytes, requestMethod: method, into: &worker.responseHead) {
                         case .complete:
                             handleResponseHead(up)
                             progress = true
@@ -406,8 +406,8 @@ extension ClientConnection {
     }
 
     private func handleResponseHead(_ up: UpstreamConnection) {
-        let status = upHead.status
-        let hl = upHead.headLength
+        let status = worker.responseHead.status
+        let hl = worker.responseHead.headLength
         if status >= 100 && status < 200 && status != 101 {
             // Interim response (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients.
             if outBuf.readable + hl > pool.bufferSize {
@@ -438,8 +438,8 @@ extension ClientConnection {
         }
         respHeadDone = true
         responseStatus = status
-        upstreamKeepAlive = upHead.keepAlive
-        switch upHead.framing {
+        upstreamKeepAlive = worker.responseHead.keepAlive
+        switch worker.responseHead.framing {
         case .none:
             respKind = .none
         case .contentLength(let n):
@@ -466,7 +466,7 @@ extension ClientConnection {
         outBuf.ensure(pool)
         outBuf.compact()
         var w = ByteWriter(outBuf.base! + outBuf.writeIndex, capacity: pool.bufferSize - outBuf.writeIndex)
-        let ok = HeadRewriter.writeResponse(upHead, from: up.inBuf.readBytes, connection: connection,
+        let ok = HeadRewriter.writeResponse(worker.responseHead, from: up.inBuf.readBytes, connection: connection,
                                             dropTransferEncoding: dechunk, into: &w)
         guard ok else {
             respHeadDone = false

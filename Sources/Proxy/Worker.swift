@@ -28,9 +28,11 @@ final class Worker: @unchecked Sendable {
     private var splitPicker = SmoothWeightedPicker(weights: [])
     private var serverPickers: [SmoothWeightedPicker] = []
 
-    /// Scratch for building forwarded heads; one per loop, reused by every request.
-    let scratch: UnsafeMutableRawPointer
-    let scratchSize: Int
+    /// Parsed heads, shared by the loop's connections: a head is parsed and acted on within one
+    /// call (dispatch, or handling a response head), so no connection needs its own copy —
+    /// which keeps an idle keep-alive connection small.
+    var requestHead = MessageHead()
+    var responseHead = MessageHead()
 
     init(loop: EventLoop, store: SnapshotStore, maxClients: Int) {
         self.loop = loop
@@ -39,12 +41,9 @@ final class Worker: @unchecked Sendable {
         self.maxClients = maxClients
         let limits = snapshot.config.limits
         self.parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: min(limits.headerBytes, loop.buffers.bufferSize - 4096)))
-        self.scratchSize = loop.buffers.bufferSize
-        self.scratch = .allocate(byteCount: scratchSize, alignment: 16)
         apply(snapshot)
     }
 
-    deinit { scratch.deallocate() }
 
     var timeouts: Timeouts { snapshot.config.timeouts }
     var limits: Limits { snapshot.config.limits }
