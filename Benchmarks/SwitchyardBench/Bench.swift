@@ -43,11 +43,7 @@ struct Bench {
                         continue
                     }
                     do {
-                        let (load, cpu, proxyBusy, loadBusy) = try measure(c, scenario, seconds: options.seconds)
-                        let rec = RunRecord(scenario: scenario.name, contender: c.name, round: round, load: load,
-                                            proxyCPUSeconds: cpu, proxyCoreBusy: proxyBusy, loadCoreBusy: loadBusy)
-                        records.append(rec)
-                        printProgress(rec)
+                        records.append(try measureRound(c, scenario, round))
                     } catch {
                         print("   round \(round) \(c.name): \(error)")
                     }
@@ -60,13 +56,31 @@ struct Bench {
         return records
     }
 
+    /// One round of one contender. A run during which other processes used more than 5% of the
+    /// proxy core is repeated (up to `--retries` times) and the cleanest attempt kept: on a
+    /// shared machine that is the difference between a counted round and a wasted one.
+    private func measureRound(_ c: Contender, _ scenario: Scenario, _ round: Int) throws -> RunRecord {
+        var best: RunRecord? = nil
+        for attempt in 0...options.retries {
+            let (load, cpu, proxyBusy, loadBusy) = try measure(c, scenario, seconds: options.seconds)
+            let rec = RunRecord(scenario: scenario.name, contender: c.name, round: round, load: load,
+                                proxyCPUSeconds: cpu, proxyCoreBusy: proxyBusy, loadCoreBusy: loadBusy)
+            printProgress(rec)
+            if best == nil || (rec.otherWorkOnProxyCore ?? 0) < (best!.otherWorkOnProxyCore ?? 0) { best = rec }
+            guard let other = rec.otherWorkOnProxyCore, other > Report.noiseThreshold, attempt < options.retries else { break }
+            print("     (other work on the proxy core: repeating, attempt \(attempt + 2) of \(options.retries + 1))")
+            Clock.sleep(ms: 500)
+        }
+        return best!
+    }
+
     private func printProgress(_ r: RunRecord) {
         var line = "   round \(r.round) \(r.contender.padding(11)) \(Report.grouped(r.load.rps).leftPadding(9)) req/s"
         line += "  p50 \(Report.latency(r.load.p50US).leftPadding(8))  p99 \(Report.latency(r.load.p99US).leftPadding(8))"
         if let b = r.busy { line += "  proxy \(Report.fixed(b * 100, 1))% busy" }
         if let c = r.cpuPerRequestUS { line += "  \(Report.fixed(c, 2)) µs/req" }
         if let l = r.loadCoreBusy { line += "  load core \(Report.fixed(l * 100, 0))%" }
-        if let o = r.otherWorkOnProxyCore, o > 0.05 { line += "  [other work on proxy core: \(Report.fixed(o * 100, 0))%]" }
+        if let o = r.otherWorkOnProxyCore, o > Report.noiseThreshold { line += "  [other work on proxy core: \(Report.fixed(o * 100, 0))%]" }
         if r.load.errors + r.load.non2xx > 0 { line += "  errors \(r.load.errors) non-2xx \(r.load.non2xx)" }
         print(line)
     }

@@ -15,12 +15,14 @@ struct Options {
     var scenarioFilter: [String] = []
     var switchyardPath: String? = nil
     var keepTemp = false
+    /// Extra attempts for a run disturbed by other work on the proxy core.
+    var retries = 2
 
     static let usage = """
     usage: switchyard-bench origin [PORT [THREADS]]     (serve only the benchmark upstream)
            switchyard-bench [--quick] [--json FILE] [--upstream origin|nginx] [--rounds N] [--duration S]
                             [--only switchyard,haproxy,nginx,direct] [--scenario NAME[,NAME]]
-                            [--loadgen auto|wrk|builtin] [--switchyard PATH] [--keep]
+                            [--loadgen auto|wrk|builtin] [--switchyard PATH] [--retries N] [--keep]
       --quick        2 rounds of 2 s (default: 5 rounds of 5 s)
       --json FILE    write every raw run and the summary as JSON
       --upstream     origin: in-process Origin servers (default); nginx: an nginx child
@@ -28,6 +30,7 @@ struct Options {
       --scenario     run only scenarios whose name contains one of these strings
       --loadgen      wrk when installed (auto), or the built-in epoll load generator
       --switchyard   proxy binary (default: next to this binary, then .build/release/switchyard)
+      --retries N    repeat a run disturbed by other work on the proxy core up to N times (default 2)
       --keep         keep the temp dir with configs and logs
     scenarios: \(Scenario.all.map(\.name).joined(separator: ", "))
     """
@@ -65,6 +68,9 @@ struct Options {
                 o.loadDriver = d
             case "--switchyard": o.switchyardPath = try value()
             case "--keep": o.keepTemp = true
+            case "--retries":
+                guard let n = Int(try value()), n >= 0 else { throw BenchError("--retries needs a number >= 0") }
+                o.retries = n
             case "-h", "--help": print(usage); exit(0)
             default: throw BenchError("unknown option \(args[i])\n\(usage)")
             }

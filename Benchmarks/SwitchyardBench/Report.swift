@@ -28,7 +28,7 @@ struct RunRecord {
     /// Why a run does not count: the load side could not keep up, or something else ran on the
     /// proxy core.
     var notCountedReason: String {
-        if let other = otherWorkOnProxyCore, other > 0.05 {
+        if let other = otherWorkOnProxyCore, other > Report.noiseThreshold {
             return "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))% (core shared: \(Report.fixed(other * 100, 0))% other work)"
         }
         return "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))%"
@@ -50,6 +50,8 @@ struct Stats {
 
 enum Report {
     static let busyThreshold = 0.95
+    /// Other processes' share of the proxy core above which a run is called noisy.
+    static let noiseThreshold = 0.05
 
     /// Prints the per-scenario table and the ratio lines.
     static func printScenario(_ scenario: Scenario, _ records: [RunRecord], contenders: [String], rounds: Int) {

@@ -138,7 +138,7 @@ do {
     let records = bench.run(scenarios: scenarios, contenders: &contenders)
 
     print("\nreq/s ratios count only rounds where every proxy in the ratio kept its core >= 95% busy;")
-    print("otherwise the load side (wrk + upstream on core \(loadCore.map(String.init) ?? "-")) was the bottleneck. See Benchmarks/README.md.")
+    print("otherwise the load side (\(useWrk ? "wrk" : "load generator") + upstreams on core \(loadCore.map(String.init) ?? "-")) or other work was the bottleneck. See Benchmarks/README.md.")
 
     if let path = options.jsonPath {
         let doc = JSON.object([
@@ -147,7 +147,8 @@ do {
                 ("warmup_seconds", .number(options.warmupSeconds)), ("upstream", .string(options.upstream)),
                 ("load_driver", .string(useWrk ? "wrk" : "builtin")),
                 ("proxy_core", proxyCore.map { .int($0) } ?? .null), ("load_core", loadCore.map { .int($0) } ?? .null),
-                ("busy_threshold", .number(Report.busyThreshold)),
+                ("busy_threshold", .number(Report.busyThreshold)), ("noise_threshold", .number(Report.noiseThreshold)),
+                ("retries", .int(options.retries)),
             ])),
             ("contenders", .array(contenders.map { .object([("name", .string($0.name)), ("port", .int(Int($0.port)))]) })),
             ("scenarios", .array(scenarios.map { s in .object([

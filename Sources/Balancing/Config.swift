@@ -1,15 +1,61 @@
-/// One `server ADDRESS [weight N]` line of a pool.
+/// One `server ADDRESS [weight N] [max-conn N]` line of a pool.
 public struct ServerConfig: Hashable, Sendable {
     public var address: SocketAddressSpec
     /// 1...1000. Draining a server is a runtime state, not a weight of 0.
     public var weight: Int
+    /// `max-conn N` (1...100000): at most N requests in flight to this server at once; further
+    /// requests wait (up to `timeout queue`) for a free slot. nil: no limit.
+    public var maxConn: Int?
     /// 1-based line in the config file (0 if built in code).
     public var line: Int
 
-    public init(address: SocketAddressSpec, weight: Int = 1, line: Int = 0) {
+    public init(address: SocketAddressSpec, weight: Int = 1, maxConn: Int? = nil, line: Int = 0) {
         self.address = address
         self.weight = weight
+        self.maxConn = maxConn
         self.line = line
+    }
+}
+
+/// `health [METHOD PATH] [interval D] [timeout D] [rise N] [fall N] [expect NNN[-NNN]] [initial up|down]`
+/// inside a pool: active HTTP checks of every server of the pool. The defaults are those of a
+/// bare `health` line.
+public struct HealthCheckConfig: Hashable, Sendable {
+    /// GET, HEAD or OPTIONS.
+    public var method: String
+    /// Request target of the check; starts with "/", printable ASCII without spaces.
+    public var path: String
+    /// Time between the starts of two checks of one server.
+    public var intervalMS: Int64
+    /// A check without a complete response head within this time fails. Always < intervalMS.
+    public var timeoutMS: Int64
+    /// Consecutive passing checks that bring a down server up (1...100).
+    public var rise: Int
+    /// Consecutive failing checks that take an up server down (1...100).
+    public var fall: Int
+    /// Passing status codes: expectLow...expectHigh, within 100...599.
+    public var expectLow: Int
+    public var expectHigh: Int
+    /// State of a server before its first checks (new server, proxy start). Default down:
+    /// a server receives traffic only after `rise` passing checks.
+    public var initialUp: Bool
+
+    public init(method: String = "GET", path: String = "/healthz", intervalMS: Int64 = 2000, timeoutMS: Int64 = 1000,
+                rise: Int = 2, fall: Int = 3, expectLow: Int = 200, expectHigh: Int = 399, initialUp: Bool = false) {
+        self.method = method
+        self.path = path
+        self.intervalMS = intervalMS
+        self.timeoutMS = timeoutMS
+        self.rise = rise
+        self.fall = fall
+        self.expectLow = expectLow
+        self.expectHigh = expectHigh
+        self.initialUp = initialUp
+    }
+
+    /// True if a check response with this status code passes.
+    public func expects(status: Int) -> Bool {
+        (expectLow...expectHigh).contains(status)
     }
 }
 
@@ -19,11 +65,45 @@ public struct PoolConfig: Hashable, Sendable {
     public var servers: [ServerConfig]
     /// Line of `pool NAME {` (0 if built in code).
     public var line: Int
+    /// `health ...`: active checks; nil = no active checks (servers count as up).
+    public var health: HealthCheckConfig?
+    /// `eject-after N|off`: passive outlier detection ejects a server after N consecutive
+    /// failed requests (1...1000). nil = passive detection off. Default 5.
+    public var ejectAfter: Int?
+    /// `eject-on 5xx`: upstream 5xx responses count as failures too (not only connect errors,
+    /// resets and timeouts). Default off.
+    public var ejectOn5xx: Bool
+    /// `max-eject P%`: passive detection never ejects more than this share of the pool's servers
+    /// (0...100, floor of the server count). Default 50.
+    public var maxEjectPercent: Int
+    /// `slow-start D|off`: after coming (back) into rotation, a server's weight ramps from 10 %
+    /// to full over this period. 0 = off (the default).
+    public var slowStartMS: Int64
+    /// `retries N` (0...10): a request that failed before any response byte reached the client
+    /// may be retried this many times on other servers of the same pool. Default 2.
+    public var retries: Int
+    /// `failover on|off`: when the pool has no usable server, its split share goes to the other
+    /// pools with a non-zero split (on, the default); off: its requests get 503.
+    public var failover: Bool
 
-    public init(name: String, servers: [ServerConfig] = [], line: Int = 0) {
+    public static let defaultEjectAfter = 5
+    public static let defaultMaxEjectPercent = 50
+    public static let defaultRetries = 2
+
+    public init(name: String, servers: [ServerConfig] = [], line: Int = 0, health: HealthCheckConfig? = nil,
+                ejectAfter: Int? = PoolConfig.defaultEjectAfter, ejectOn5xx: Bool = false,
+                maxEjectPercent: Int = PoolConfig.defaultMaxEjectPercent, slowStartMS: Int64 = 0,
+                retries: Int = PoolConfig.defaultRetries, failover: Bool = true) {
         self.name = name
         self.servers = servers
         self.line = line
+        self.health = health
+        self.ejectAfter = ejectAfter
+        self.ejectOn5xx = ejectOn5xx
+        self.maxEjectPercent = maxEjectPercent
+        self.slowStartMS = slowStartMS
+        self.retries = retries
+        self.failover = failover
     }
 }
 
@@ -45,15 +125,19 @@ public struct Timeouts: Hashable, Sendable {
     public var drain: Int64 = 30_000
     /// Graceful shutdown: keep serving (reporting not-ready) this long before we stop accepting.
     public var shutdownDelay: Int64 = 0
+    /// How long a request may wait for a free slot when every usable server of its pool is at
+    /// its `max-conn`; then 503.
+    public var queue: Int64 = 5000
 
     public init(connect: Int64 = 2000, clientHeader: Int64 = 10_000, clientIdle: Int64 = 60_000,
-                upstream: Int64 = 30_000, upstreamIdle: Int64 = 4000, drain: Int64 = 30_000) {
+                upstream: Int64 = 30_000, upstreamIdle: Int64 = 4000, drain: Int64 = 30_000, queue: Int64 = 5000) {
         self.connect = connect
         self.clientHeader = clientHeader
         self.clientIdle = clientIdle
         self.upstream = upstream
         self.upstreamIdle = upstreamIdle
         self.drain = drain
+        self.queue = queue
     }
 }
 

@@ -44,7 +44,14 @@ enum Usage {
     static let shutdownDelay = "shutdown-delay DURATION"
     static let admin = "admin PATH [group NAME]"
     static let pool = "pool NAME {"
-    static let server = "server ADDRESS:PORT [weight N]"
+    static let server = "server ADDRESS:PORT [weight N] [max-conn N]"
+    static let health = "health [GET|HEAD|OPTIONS PATH] [interval DURATION] [timeout DURATION] [rise N] [fall N] [expect NNN[-NNN]] [initial up|down]"
+    static let ejectAfter = "eject-after N|off"
+    static let ejectOn = "eject-on 5xx"
+    static let maxEject = "max-eject PERCENT%"
+    static let slowStart = "slow-start DURATION|off"
+    static let retries = "retries N"
+    static let failover = "failover on|off"
     static let split = "split POOL=WEIGHT ..."
     static let timeout = "timeout KIND DURATION"
     static let limit = "limit KIND VALUE"
@@ -56,19 +63,27 @@ struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
         "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
     ]
-    static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay"]
-    static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain"]
+    /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
+    static let poolDirectives: Set<String> = [
+        "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
+    ]
+    static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
+                                "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover"]
+    static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain", "queue"]
     static let limitKinds = ["header-bytes", "body-bytes", "connections"]
     static let maxPoolNameLength = 64
     /// sun_path is 108 bytes including the terminating NUL.
     static let maxSocketPathBytes = 107
     static let maxConnections: UInt64 = 10_000_000
+    static let maxServerConnections = 100_000
 
     let file: String
     var config = ProxyConfig()
     /// The pool whose `{` has not been closed yet.
     var openPool: PoolConfig?
     var openPoolServerLines: [SocketAddressSpec: Int] = [:]
+    /// Pool-level directives of the open pool ("health", "retries") -> first line.
+    var openPoolSeen: [String: Int] = [:]
     /// Single-valued directives ("workers", "timeout connect") -> first line.
     var seen: [String: Int] = [:]
     var poolLines: [String: Int] = [:]
@@ -96,6 +111,7 @@ struct ConfigParserState {
             config.pools.append(pool)
             openPool = nil
             openPoolServerLines = [:]
+            openPoolSeen = [:]
             return
         case "{":
             throw error(n, "unexpected '{': it must follow 'pool NAME' on the same line")
@@ -107,6 +123,8 @@ struct ConfigParserState {
             switch directive {
             case "server":
                 try server(args, n)
+            case _ where Self.poolDirectives.contains(directive):
+                try poolDirective(directive, args, n)
             case "pool":
                 throw error(n, "nested pool: cannot open a pool inside pool '\(pool.name)' (opened at line \(pool.line)); close it with '}' first")
             case _ where Self.topLevelDirectives.contains(directive):
@@ -129,6 +147,8 @@ struct ConfigParserState {
         case "shutdown-delay": try shutdownDelay(args, n)
         case "server":
             throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
+        case _ where Self.poolDirectives.contains(directive):
+            throw error(n, "'\(directive)' outside of a pool: it is a pool setting and belongs inside 'pool NAME { ... }'")
         default:
             throw unknownDirective(directive, n)
         }
@@ -267,26 +287,39 @@ struct ConfigParserState {
             throw error(n, "server: \(quoted(text)) is the any-address, not a reachable upstream")
         }
         var weight = 1
-        if args.count > 1 {
-            let keyword = args[args.startIndex + 1]
-            guard keyword == "weight" else {
+        var maxConn: Int?
+        var given: Set<String> = []
+        var i = args.startIndex + 1
+        while i < args.endIndex {
+            let keyword = args[i]
+            guard keyword == "weight" || keyword == "max-conn" else {
                 throw error(n, "server: unexpected \(quoted(keyword)) (usage: \(Usage.server))")
             }
-            guard args.count > 2 else { throw error(n, "server: missing value after 'weight' (usage: \(Usage.server))") }
-            guard args.count == 3 else {
-                throw error(n, "server: unexpected extra argument \(quoted(args[args.startIndex + 3])) (usage: \(Usage.server))")
+            guard given.insert(keyword).inserted else {
+                throw error(n, "server: '\(keyword)' given twice (usage: \(Usage.server))")
             }
-            let value = args[args.startIndex + 2]
-            guard let w = ValueParsing.unsigned(value), (1...1000).contains(w) else {
-                throw error(n, "server weight must be 1...1000, got \(ValueParsing.shown(value))")
+            guard i + 1 < args.endIndex else {
+                throw error(n, "server: missing value after '\(keyword)' (usage: \(Usage.server))")
             }
-            weight = Int(w)
+            let value = args[i + 1]
+            if keyword == "weight" {
+                guard let w = ValueParsing.unsigned(value), (1...1000).contains(w) else {
+                    throw error(n, "server weight must be 1...1000, got \(ValueParsing.shown(value))")
+                }
+                weight = Int(w)
+            } else {
+                guard let m = ValueParsing.unsigned(value), (1...UInt64(Self.maxServerConnections)).contains(m) else {
+                    throw error(n, "server max-conn must be 1...\(Self.maxServerConnections), got \(ValueParsing.shown(value))")
+                }
+                maxConn = Int(m)
+            }
+            i += 2
         }
         if let first = openPoolServerLines[address] {
             throw error(n, "duplicate server \(address) in pool '\(openPool?.name ?? "")' (first at line \(first))")
         }
         openPoolServerLines[address] = n
-        openPool?.servers.append(ServerConfig(address: address, weight: weight, line: n))
+        openPool?.servers.append(ServerConfig(address: address, weight: weight, maxConn: maxConn, line: n))
     }
 
     mutating func splitDirective(_ args: ArraySlice<String>, _ n: Int) throws {
@@ -317,6 +350,7 @@ struct ConfigParserState {
         case "client-idle": config.timeouts.clientIdle = ms
         case "upstream": config.timeouts.upstream = ms
         case "upstream-idle": config.timeouts.upstreamIdle = ms
+        case "queue": config.timeouts.queue = ms
         default: config.timeouts.drain = ms
         }
     }

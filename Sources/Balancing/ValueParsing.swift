@@ -65,6 +65,13 @@ enum ValueParsing {
         return .success(bytes)
     }
 
+    /// Milliseconds in the largest unit that divides them exactly: 120000 -> "2m", 1500 -> "1500ms".
+    static func formatted(ms: Int64) -> String {
+        if ms != 0 && ms % 60_000 == 0 { return "\(ms / 60_000)m" }
+        if ms != 0 && ms % 1000 == 0 { return "\(ms / 1000)s" }
+        return "\(ms)ms"
+    }
+
     /// How to show a token in "must be X, got Y": numbers bare ("got 0"), anything else quoted.
     static func shown(_ s: String) -> String {
         !s.isEmpty && s.utf8.count <= 20 && s.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) ? s : quoted(s)

@@ -109,6 +109,20 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
                 fields.append(("added", .bool(true)))
             }
             fields += [("state", .string(state)), ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(conns[key] ?? 0)))]
+            if let h = control.health.health(key) {
+                let now = HealthMonitor.nowMS
+                fields.append(("health", .string(h.stateName)))
+                if let c = h.lastCheck {
+                    fields.append(("last_check", .object([
+                        ("passed", .bool(c.passed)), ("detail", .string(c.detail)),
+                        ("age_s", .double(Double(now - c.atMS) / 1000)),
+                    ])))
+                }
+                fields.append(("ejections", .int(Int64(h.ejections))))
+                if let until = h.ejectedUntilMS {
+                    fields.append(("ejected_for_s", .double(Double(max(0, until - now)) / 1000)))
+                }
+            }
             out.append((key, .object(fields)))
         }
         for (key, address) in retiring.sorted(by: { $0.key < $1.key }) where !p.servers.contains(where: { ProxyControl.key(pool, $0.address) == key }) {
@@ -129,6 +143,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         let pools = JSONValue.object(zip(cfg.pools, cfg.split).map { pool, w in
             (pool.name, .object([
                 ("split", .int(Int64(w))),
+                ("failed_over", .bool(control.proxy.store.snapshot.failedOver.contains { control.config.pools[$0].name == pool.name })),
                 ("servers", .array(serverObjects(pool: pool.name, reports: reports).map(\.1))),
             ]))
         })

@@ -12,7 +12,7 @@ import Glibc
 /// straight from the buffer they were read into; a partial write leaves the rest there and
 /// stops reading from that side (backpressure) until the writable edge arrives.
 final class ClientConnection: Selectable {
-    enum State { case idle, readingHead, forwarding, tunnel, closing, lingering }
+    enum State { case idle, readingHead, queued, forwarding, tunnel, closing, lingering }
     enum BodyKind { case none, length, chunked, untilClose }
 
     unowned(unsafe) let worker: Worker
@@ -33,7 +33,11 @@ final class ClientConnection: Selectable {
     // The exchange in progress.
     var upstream: UpstreamConnection?
     var server: UpstreamServer?
-    var triedServer: UpstreamServer?
+    /// Servers this request was sent (or tried to be sent) to, for retries elsewhere.
+    var tried: [UpstreamServer] = []
+    var retriesUsed = 0
+    /// This request is the single trial request of a server on probation.
+    var isProbe = false
     var poolIndex = 0
     var attempts = 0
     var method = HTTPMethod.get
@@ -66,8 +70,22 @@ final class ClientConnection: Selectable {
     var pool: BufferPool { worker.loop.buffers }
     var clientIndex = -1
 
-    /// Between requests with nothing buffered: safe to close during a drain.
+    /// Between requests with nothing buffered.
     var isIdle: Bool { state == .idle && inBuf.readable == 0 && outBuf.readable == 0 }
+    var requestsServed = 0
+
+    /// A drain began: serve a request that already arrived (with `Connection: close`); close a
+    /// kept-alive connection with nothing pending gently (FIN, then discard, so a request that
+    /// crosses our close is not answered with a reset). A connection that has not sent its
+    /// first request yet (e.g. just taken from the accept queue) is left to send it.
+    func drainIfIdle() {
+        guard state == .idle else { return }
+        canRead = true      // accepted in the final sweep: its bytes may not have been announced yet
+        drive()
+        if !isClosed && isIdle && requestsServed > 0 {
+            startLingeringClose()
+        }
+    }
 
     private init(worker: Worker, peer: SocketAddress) {
         self.worker = worker
@@ -117,6 +135,9 @@ final class ClientConnection: Selectable {
                 log("client stalled while receiving the response; closing")
                 abort()
             }
+        case .queued:
+            respondError(503, "no server slot became free within 'timeout queue'")
+            drive()
         case .tunnel, .closing, .lingering:
             abort()
         }
@@ -149,8 +170,10 @@ final class ClientConnection: Selectable {
             worker.loop.setTimeout(up, ms: worker.timeouts.upstream)
             return
         } else if !respHeadDone {
+            worker.reportOutcome(up.server, failure: "timed out", startedNS: requestStart, probe: isProbe)
             respondError(504, "the upstream did not answer in time", upstreamNote: "timed out after \(worker.timeouts.upstream) ms")
         } else {
+            worker.reportOutcome(up.server, failure: "stalled mid-response", startedNS: requestStart, probe: isProbe)
             log("upstream \(up.server.description) stalled mid-response; closing the client connection")
             abort()
             return
@@ -184,6 +207,8 @@ final class ClientConnection: Selectable {
                 if state == .forwarding { progress = pumpResponse() || progress }
             case .tunnel:
                 progress = pumpTunnel() || progress
+            case .queued:
+                break
             case .closing:
                 if outBuf.readable == 0 { startLingeringClose(); return }
             case .lingering:
@@ -292,7 +317,7 @@ final class ClientConnection: Selectable {
     /// After a final response with `Connection: close`: stop sending, then read and discard what
     /// the client still sends for a moment before closing, so our response is not destroyed by a
     /// reset (the client may still be uploading a body we refused).
-    private func startLingeringClose() {
+    func startLingeringClose() {
         detachUpstream(reusable: false)
         releaseFwdHead()
         Sys.shutdownWrite(fd)
@@ -364,6 +389,7 @@ final class ClientConnection: Selectable {
         } else {
             up.close(abortive: abortive)
         }
+        worker.serverFreed(up.server)
     }
 
     func releaseFwdHead() {

@@ -11,6 +11,7 @@ extension ClientConnection {
     /// build the forwarded head, and start the exchange.
     func dispatch() {
         worker.refreshSnapshot()
+        requestsServed += 1
         method = worker.requestHead.method
         clientMinor = worker.requestHead.versionMinor
         clientKeepAlive = worker.requestHead.keepAlive
@@ -43,7 +44,9 @@ extension ClientConnection {
         dechunk = false
         closeAfter = false
         attempts = 0
-        triedServer = nil
+        tried.removeAll(keepingCapacity: true)
+        retriesUsed = 0
+        isProbe = false
         server = nil
         poolIndex = Int.max
         requestStart = worker.loop.now
@@ -53,27 +56,58 @@ extension ClientConnection {
             return
         }
         poolIndex = p
-        guard let s = worker.pickServer(pool: p, excluding: nil) else {
+        guard let first = worker.pools[p].first else {
             respondError(503, "pool \(worker.poolName(p)) has no usable server")
             return
         }
-        guard buildForwardedHead(s) else {
+        guard buildForwardedHead(fallbackHost: first.description) else {
             respondError(431, "the forwarded request head would exceed the header limit")
             return
         }
         inBuf.consume(worker.requestHead.headLength)
         scanFrom = 0
+        if worker.poolIsFull(p) {
+            // Every server is at its max-conn: wait in the pool's queue for a free slot.
+            guard worker.enqueue(self, pool: p) else {
+                respondError(503, "pool \(worker.poolName(p)) is at its connection limit and its queue is full")
+                return
+            }
+            state = .queued
+            worker.loop.setTimeout(self, ms: worker.timeouts.queue)
+            return
+        }
+        var probe = false
+        guard let s = worker.pickServer(pool: p, excluding: tried, probe: &probe) else {
+            respondError(503, "pool \(worker.poolName(p)) has no usable server")
+            return
+        }
+        isProbe = probe
         state = .forwarding
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
         attach(s)
     }
 
-    private func buildForwardedHead(_ s: UpstreamServer) -> Bool {
+    /// A server slot freed up for this queued request.
+    func dequeued() {
+        var probe = false
+        guard let s = worker.pickServer(pool: poolIndex, excluding: tried, probe: &probe) else {
+            respondError(503, "pool \(worker.poolName(poolIndex)) has no usable server")
+            drive()
+            return
+        }
+        isProbe = probe
+        state = .forwarding
+        worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
+        attach(s)
+        drive()
+    }
+
+    private func buildForwardedHead(fallbackHost: String) -> Bool {
         let buf = pool.take()
         fwdHead = buf
         var w = ByteWriter(buf, capacity: pool.bufferSize)
         let ok = peerIP.withUnsafeBytes { ip in
-            s.description.utf8.withContiguousStorageIfAvailable { host in
+            fallbackHost.utf8.withContiguousStorageIfAvailable { host in
                 let ctx = HeadRewriter.RequestContext(clientIP: ip, trusted: trusted, upgrade: isUpgradeRequest,
                                                       fallbackHost: UnsafeRawBufferPointer(host))
                 return HeadRewriter.writeRequest(worker.requestHead, from: inBuf.readBytes, context: ctx, into: &w)
@@ -88,6 +122,7 @@ extension ClientConnection {
     func attach(_ s: UpstreamServer) {
         attempts += 1
         server = s
+        tried.append(s)
         s.counters.request(now: worker.loop.now)
         if attempts > 1 { s.counters.retry(now: worker.loop.now) }
         guard let up = worker.acquireUpstream(s) else {
@@ -104,19 +139,30 @@ extension ClientConnection {
         }
     }
 
-    /// Nothing was sent: always safe to try another server of the same pool, once.
+    /// Nothing was sent: always safe to try another server of the pool (within `retries`).
     func connectFailed(_ up: UpstreamConnection?, reason: String, timedOut: Bool) {
         let failed = server
         log("upstream \(failed?.description ?? "?") (pool \(worker.poolName(poolIndex))): \(reason)")
+        if let failed { worker.reportOutcome(failed, failure: reason, startedNS: requestStart, probe: isProbe) }
         if up != nil { detachUpstream(reusable: false) }
-        // One failover to another server of the pool per request (a stale keep-alive retry on
-        // the same server does not use it up).
-        if triedServer == nil, attempts < 4, let other = worker.pickServer(pool: poolIndex, excluding: failed), other !== failed {
-            triedServer = failed
-            attach(other)
-            return
-        }
+        if retryElsewhere(sameServer: nil) { return }
         respondError(timedOut ? 504 : 502, timedOut ? "no upstream server answered in time" : "no upstream server could be reached")
+    }
+
+    /// Starts another attempt on a server of the pool not tried yet (or on `sameServer` with a
+    /// fresh connection when there is none), within the pool's `retries`. False: give up.
+    func retryElsewhere(sameServer: UpstreamServer?) -> Bool {
+        let pools = worker.snapshot.pools
+        let budget = poolIndex < pools.count ? pools[poolIndex].config.retries : 0
+        guard retriesUsed < budget else { return false }
+        var probe = false
+        var next = worker.pickServer(pool: poolIndex, excluding: tried, probe: &probe)
+        if next == nil, let same = sameServer, same.active { next = same }
+        guard let n = next else { return false }
+        retriesUsed += 1
+        isProbe = probe
+        attach(n)
+        return true
     }
 
     // MARK: request direction
@@ -236,13 +282,15 @@ extension ClientConnection {
 
     /// The upstream failed before sending any response byte.
     func upstreamFailed(_ up: UpstreamConnection, reason: String) {
-        // A reused keep-alive connection the server closed just as we sent: an idempotent
-        // request without a body is safe to send again on a fresh connection.
-        if up.reused && !respHeadDone && method.isIdempotentForRetry && reqKind == .none && attempts < 3,
-           let s = server {
+        worker.reportOutcome(up.server, failure: reason, startedNS: requestStart, probe: isProbe)
+        // An idempotent request without a body is safe to send again: elsewhere if the pool has
+        // another server, else (the keep-alive race: the server closed a pooled connection just
+        // as we sent) on a fresh connection to the same server. A request with a body (a POST,
+        // a checkout) is never sent twice.
+        if !respHeadDone && method.isIdempotentForRetry && reqKind == .none {
+            let same = up.reused ? up.server : nil
             detachUpstream(reusable: false)
-            attach(s)
-            return
+            if retryElsewhere(sameServer: same) { return }
         }
         respondError(502, "the upstream closed the connection before answering", upstreamNote: reason)
     }
@@ -311,6 +359,7 @@ extension ClientConnection {
                         respDone = true
                         continue
                     }
+                    worker.reportOutcome(up.server, failure: "closed mid-response", startedNS: requestStart, probe: isProbe)
                     log("upstream \(up.server.description) closed the connection mid-response; cutting the client connection")
                     abort()
                     return true
@@ -483,6 +532,10 @@ extension ClientConnection {
         if let s = server {
             let now = worker.loop.now
             s.counters.response(status: responseStatus, latencyUS: (now &- requestStart) / 1000, now: now)
+            let pools = worker.snapshot.pools
+            let on5xx = poolIndex < pools.count && pools[poolIndex].config.ejectOn5xx
+            worker.reportOutcome(s, failure: on5xx && responseStatus >= 500 ? "HTTP \(responseStatus)" : nil,
+                                 startedNS: requestStart, probe: isProbe)
         }
         if let up = upstream {
             let reusable = upstreamKeepAlive && respKind != .untilClose && reqDone

@@ -22,7 +22,10 @@ public final class ProxyControl: @unchecked Sendable {
     public private(set) var config: ProxyConfig
     public private(set) var draining: Set<String> = []
     private let startedAt: UInt64
+    public let health: HealthMonitor
 
+    /// Call on the control loop's thread (or before it runs). Starts health checking and
+    /// publishes the first snapshot that carries it.
     public init(proxy: ProxyServer, control: EventLoop, version: String) {
         self.proxy = proxy
         self.control = control
@@ -30,14 +33,32 @@ public final class ProxyControl: @unchecked Sendable {
         self.fileConfig = proxy.store.snapshot.config
         self.config = fileConfig
         self.startedAt = MonotonicClock.now()
+        self.health = HealthMonitor(loop: control)
+        health.onChange = { [unowned self] in
+            try? publish(config, draining: draining)
+        }
+        proxy.healthSink.attach(loop: control) { [unowned self] event in health.handle(event) }
+        health.sync(config)
+        try? publish(config, draining: draining)
     }
 
     public var generation: UInt64 { proxy.store.version }
     public var uptimeSeconds: Double { Double(MonotonicClock.now() - startedAt) / 1e9 }
 
     private func publish(_ next: ProxyConfig, draining nextDraining: Set<String>) throws(ControlError) {
+        if next != config { health.sync(next) }
         do {
-            try proxy.store.publish(next, draining: nextDraining)
+            let before = proxy.store.snapshot.failedOver.map { proxy.store.snapshot.pools[$0].name }
+            let snap = try proxy.store.publish(next, draining: nextDraining, health: health.publishedViews())
+            let after = snap.failedOver.map { snap.pools[$0].name }
+            if before != after {
+                for name in after where !before.contains(name) {
+                    Log.warn("failover: pool \(name) has no usable server; its share goes to the other pools")
+                }
+                for name in before where !after.contains(name) {
+                    Log.info("failover: pool \(name) is serving again")
+                }
+            }
         } catch {
             throw ControlError("internal", "could not publish the new configuration: \(error)")
         }

@@ -7,6 +7,8 @@ import Synchronization
 /// listener per `listen` address, all routing by the snapshot in `store`.
 public final class ProxyServer: @unchecked Sendable {
     public let store: SnapshotStore
+    /// Passive health events from the workers (attach a monitor before `start`).
+    public let healthSink = HealthSink()
     /// The bound listener addresses (ephemeral ports resolved), in config order.
     public private(set) var listenAddresses: [SocketAddress] = []
     public private(set) var workerCount = 0
@@ -66,7 +68,7 @@ public final class ProxyServer: @unchecked Sendable {
         listenAddresses = addresses
         for i in 0..<workerCount {
             let loop = try EventLoop(index: i, bufferSize: size)
-            let worker = Worker(loop: loop, store: store, maxClients: perWorker)
+            let worker = Worker(loop: loop, store: store, maxClients: perWorker, workerCount: workerCount, healthSink: healthSink)
             for (j, fd) in fds[i].enumerated() {
                 let l = Listener(worker: worker, fd: fd, address: addresses[j])
                 worker.listeners.append(l)

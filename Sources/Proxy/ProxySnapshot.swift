@@ -11,13 +11,31 @@ public struct ServerSnapshot: Sendable {
     public let weight: Int
     /// Drained by the admin socket: no new requests, idle connections closed.
     public let draining: Bool
-    /// The weight pickers use: 0 while draining.
-    public var effectiveWeight: Int { draining ? 0 : weight }
+    /// What health checking says (usable, slow-start weight, probation).
+    public let health: ServerView
+    public let maxConn: Int?
+    /// The weight pickers use, scaled by `SlowStart.scale`: 0 while draining or unusable.
+    public var effectiveWeight: Int { draining || !health.usable ? 0 : health.scaledWeight ?? weight * SlowStart.scale }
+}
+
+/// Health's verdict on one server, published with the snapshot.
+public struct ServerView: Sendable, Equatable {
+    public var usable: Bool
+    /// Slow-start weight (configured x SlowStart.scale when not ramping); nil = configured.
+    public var scaledWeight: Int?
+    /// Ejection over, one trial request allowed (worker 0 sends it).
+    public var probation: Bool
+    public init(usable: Bool = true, scaledWeight: Int? = nil, probation: Bool = false) {
+        self.usable = usable
+        self.scaledWeight = scaledWeight
+        self.probation = probation
+    }
 }
 
 public struct PoolSnapshot: Sendable {
     public let name: String
     public let servers: [ServerSnapshot]
+    public let config: PoolConfig
 }
 
 /// The immutable configuration every worker routes by. A change (reload, admin command) builds a
@@ -27,12 +45,16 @@ public final class ProxySnapshot: Sendable {
     public let version: UInt64
     public let config: ProxyConfig
     public let pools: [PoolSnapshot]
+    /// The configured split, and the split pickers use after failover (a pool with a non-zero
+    /// split and no usable server gives its share to the others, unless `failover off`).
+    public let configuredSplit: [Int]
     public let split: [Int]
+    public let failedOver: [Int]
 
     /// Keys ("pool/address") of servers being drained.
     public let draining: Set<String>
 
-    public init(version: UInt64, config: ProxyConfig, draining: Set<String> = []) throws {
+    public init(version: UInt64, config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:]) throws {
         self.draining = draining
         self.version = version
         self.config = config
@@ -45,12 +67,18 @@ public final class ProxySnapshot: Sendable {
                 }
                 let key = "\(p.name)/\(s.address)"
                 servers.append(ServerSnapshot(key: key, spec: s.address, address: addr, weight: s.weight,
-                                              draining: draining.contains(key)))
+                                              draining: draining.contains(key), health: health[key] ?? ServerView(),
+                                              maxConn: s.maxConn))
             }
-            pools.append(PoolSnapshot(name: p.name, servers: servers))
+            pools.append(PoolSnapshot(name: p.name, servers: servers, config: p))
         }
         self.pools = pools
-        self.split = config.split
+        self.configuredSplit = config.split
+        let fo = Failover.effectiveSplit(split: config.split,
+                                         poolHasUsableServer: pools.map { $0.servers.contains { $0.effectiveWeight > 0 } },
+                                         failover: config.pools.map(\.failover))
+        self.split = fo.split
+        self.failedOver = fo.failedOver
     }
 }
 
@@ -72,9 +100,9 @@ public final class SnapshotStore: Sendable {
 
     /// Builds the next snapshot from `config` and publishes it; returns it.
     @discardableResult
-    public func publish(_ config: ProxyConfig, draining: Set<String> = []) throws -> ProxySnapshot {
+    public func publish(_ config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:]) throws -> ProxySnapshot {
         try current.withLock { cur in
-            let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining)
+            let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining, health: health)
             cur = next
             versionCounter.store(next.version, ordering: .releasing)
             return next

@@ -15,7 +15,14 @@ final class UpstreamServer {
     /// Being drained: no new requests, idle connections closed, in-flight ones finish.
     var draining = false
     let poolName: String
+    var poolIndex = 0
     var counters = WindowedCounters()
+    /// This loop's share of the server's `max-conn` (nil = unlimited).
+    var maxConn: Int?
+    /// On probation and this loop may send the one trial request.
+    var probationPending = false
+    /// Consecutive failures seen by this loop (reported to the health monitor).
+    var localFailures = 0
 
     init(key: String, pool: String, address: SocketAddress, description: String) {
         self.key = key

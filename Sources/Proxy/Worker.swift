@@ -27,6 +27,11 @@ final class Worker: @unchecked Sendable {
     var poolCounters: [String: WindowedCounters] = [:]
     private var splitPicker = SmoothWeightedPicker(weights: [])
     private var serverPickers: [SmoothWeightedPicker] = []
+    private var poolHasLimits: [Bool] = []
+    /// Requests waiting for a `max-conn` slot, per pool.
+    private var queues: [WaitQueue] = []
+    let healthSink: HealthSink
+    let workerCount: Int
 
     /// Parsed heads, shared by the loop's connections: a head is parsed and acted on within one
     /// call (dispatch, or handling a response head), so no connection needs its own copy —
@@ -34,8 +39,10 @@ final class Worker: @unchecked Sendable {
     var requestHead = MessageHead()
     var responseHead = MessageHead()
 
-    init(loop: EventLoop, store: SnapshotStore, maxClients: Int) {
+    init(loop: EventLoop, store: SnapshotStore, maxClients: Int, workerCount: Int, healthSink: HealthSink) {
         self.loop = loop
+        self.workerCount = workerCount
+        self.healthSink = healthSink
         self.store = store
         self.snapshot = store.snapshot
         self.maxClients = maxClients
@@ -82,27 +89,103 @@ final class Worker: @unchecked Sendable {
         }
         retiring.removeAll { next[$0.key] != nil || ($0.inFlight == 0 && $0.openConnections == 0) }
         servers = next
+        let workerCount = max(1, workerCount)
+        for (pi, pool) in s.pools.enumerated() {
+            for (si, spec) in pool.servers.enumerated() {
+                let server = pools[pi][si]
+                server.poolIndex = pi
+                // Probation (one trial request after an ejection): only worker 0 sends it.
+                server.probationPending = spec.health.probation && loop.index == 0
+                // max-conn is split between the loops (no shared counter on the request path).
+                server.maxConn = spec.maxConn.map { max(1, ($0 + workerCount - 1) / workerCount) }
+            }
+        }
         splitPicker = SmoothWeightedPicker(weights: s.split)
-        serverPickers = s.pools.map { SmoothWeightedPicker(weights: $0.servers.map(\.effectiveWeight)) }
+        serverPickers = s.pools.indices.map { pickerWeights(pool: $0) }
+        poolHasLimits = pools.map { $0.contains { $0.maxConn != nil } }
         for p in s.pools where poolCounters[p.name] == nil { poolCounters[p.name] = WindowedCounters() }
+        if queues.count != pools.count { queues = Array(repeating: WaitQueue(), count: pools.count) }
+    }
+
+    private func pickerWeights(pool: Int) -> SmoothWeightedPicker {
+        let specs = snapshot.pools[pool].servers
+        return SmoothWeightedPicker(weights: specs.indices.map { i in
+            specs[i].health.probation && !pools[pool][i].probationPending ? 0 : specs[i].effectiveWeight
+        })
     }
 
     /// Picks the pool for a new request by split weight. nil: every split weight is zero.
     @inline(__always)
     func pickPool() -> Int? { splitPicker.next() }
 
-    /// Picks a server in `pool`, skipping those already tried for this request.
+    /// Picks a server in `pool`, skipping those already tried for this request and those at
+    /// their `max-conn`. `probe` is set when the pick is a probation trial request.
     @inline(__always)
-    func pickServer(pool: Int, excluding tried: UpstreamServer?) -> UpstreamServer? {
+    func pickServer(pool: Int, excluding tried: [UpstreamServer], probe: inout Bool) -> UpstreamServer? {
         guard pool < pools.count, !pools[pool].isEmpty else { return nil }
         let list = pools[pool]
         let idx: Int?
-        if let tried {
-            idx = serverPickers[pool].next(where: { list[$0] !== tried })
-        } else {
+        if tried.isEmpty && !poolHasLimits[pool] {
             idx = serverPickers[pool].next()
+        } else {
+            idx = serverPickers[pool].next(where: { i in
+                let s = list[i]
+                if let m = s.maxConn, s.inFlight >= m { return false }
+                return !tried.contains { $0 === s }
+            })
         }
-        return idx.map { list[$0] }
+        guard let i = idx else { return nil }
+        let s = list[i]
+        if s.probationPending {
+            // The one trial request: no more until the monitor decides.
+            s.probationPending = false
+            serverPickers[pool] = pickerWeights(pool: pool)
+            healthSink.send(HealthEvent(key: s.key, kind: .probeStarted, startedMS: Int64(loop.now / 1_000_000)))
+            probe = true
+        }
+        return s
+    }
+
+    /// Whether every server of `pool` with a weight is at its `max-conn` (so a request waits).
+    func poolIsFull(_ pool: Int) -> Bool {
+        guard poolHasLimits[pool] else { return false }
+        let specs = snapshot.pools[pool].servers
+        var any = false
+        for (i, s) in pools[pool].enumerated() where specs[i].effectiveWeight > 0 {
+            any = true
+            guard let m = s.maxConn, s.inFlight >= m else { return false }
+        }
+        return any
+    }
+
+    /// Passive health: a request to `server` failed (`failure` set) or succeeded. Failures are
+    /// always reported to the monitor (they are rare); a success only when it ends a run of
+    /// failures or answers a probation probe, so the steady state sends nothing across threads.
+    func reportOutcome(_ server: UpstreamServer, failure: String?, startedNS: UInt64, probe: Bool) {
+        let started = Int64(startedNS / 1_000_000)
+        if let failure {
+            server.localFailures += 1
+            healthSink.send(HealthEvent(key: server.key, kind: .failure(failure), startedMS: started))
+        } else if server.localFailures > 0 || probe {
+            server.localFailures = 0
+            healthSink.send(HealthEvent(key: server.key, kind: .success, startedMS: started))
+        }
+    }
+
+    /// A request on `server` ended: hand its slot to the first request waiting in the pool's queue.
+    func serverFreed(_ server: UpstreamServer) {
+        guard server.maxConn != nil, server.poolIndex < queues.count else { return }
+        while let c = queues[server.poolIndex].pop() {
+            if c.isClosed || c.state != .queued { continue }
+            c.dequeued()
+            return
+        }
+    }
+
+    func enqueue(_ c: ClientConnection, pool: Int) -> Bool {
+        guard pool < queues.count, queues[pool].count < WaitQueue.limit else { return false }
+        queues[pool].push(c)
+        return true
     }
 
     func poolName(_ i: Int) -> String { i < snapshot.pools.count ? snapshot.pools[i].name : "?" }
@@ -205,6 +288,7 @@ public struct WorkerReport: Sendable {
 
 extension Worker {
     func report(withCounters: Bool) -> WorkerReport {
+        refreshSnapshot()   // report against the newest configuration, even on an idle loop
         let now = loop.now
         func server(_ s: UpstreamServer, retiring: Bool) -> ServerReport {
             ServerReport(key: s.key, pool: s.poolName, address: s.description, inFlight: s.inFlight,
@@ -234,7 +318,7 @@ extension Worker {
         draining = true
         for l in listeners { l.closeAfterSweep() }
         listeners.removeAll()
-        for c in clients where c.isIdle { c.close() }
+        for c in clients { c.drainIfIdle() }
         for pool in pools { for s in pool { while let c = s.popIdle() { c.close() } } }
     }
 
@@ -257,5 +341,25 @@ extension Worker {
             l.closeAfterSweep()
             return true
         }
+    }
+}
+
+/// FIFO of requests waiting for a server slot (`max-conn`), bounded so a stalled pool cannot
+/// pile up memory: beyond `limit` a request gets 503 at once.
+struct WaitQueue {
+    static let limit = 4096
+    private var items: [ClientConnection] = []
+    private var head = 0
+    var count: Int { items.count - head }
+
+    mutating func push(_ c: ClientConnection) { items.append(c) }
+
+    mutating func pop() -> ClientConnection? {
+        guard head < items.count else { return nil }
+        let c = items[head]
+        head += 1
+        if head > 64 && head * 2 > items.count { items.removeFirst(head); head = 0 }
+        if head == items.count { items.removeAll(keepingCapacity: true); head = 0 }
+        return c
     }
 }

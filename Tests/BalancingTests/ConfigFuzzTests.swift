@@ -11,8 +11,15 @@ import Testing
         workers 4
         admin /tmp/a.sock group wheel
         pool blue {
-            server 10.0.1.11:8080 weight 2
+            server 10.0.1.11:8080 weight 2 max-conn 100
             server [fd00::1]:80
+            health GET /healthz interval 2s timeout 1s rise 2 fall 3 expect 200-399 initial up
+            eject-after 5
+            eject-on 5xx
+            max-eject 50%
+            slow-start 30s
+            retries 2
+            failover off
         }
         pool green {
             server 10.0.2.11:8080
@@ -20,6 +27,7 @@ import Testing
         split blue=90 green=10
         timeout connect 2s
         timeout upstream-idle 500ms
+        timeout queue 5s
         limit header-bytes 32k
         limit body-bytes 1g
         limit connections 100
@@ -29,6 +37,7 @@ import Testing
     private static let fragments: [[UInt8]] = [
         "{", "}", "#", "\n", "\r\n", " ", "\t", "=", ":", "[", "]", "/", ".", "0", "-1", "99999999999999999999", "pool", "server",
         "listen", "split", "weight", "ms", "k", "g", "\u{0}", "\u{FEFF}", "é", "::", "*",
+        "health", "GET", "interval", "timeout", "rise", "fall", "expect", "-", "%", "off", "on", "max-conn", "initial",
     ].map { Array($0.utf8) }
 
     private static func check(_ text: String) {
@@ -38,6 +47,15 @@ import Testing
             // Invariants of any accepted config.
             #expect(!config.listeners.isEmpty && !config.pools.isEmpty)
             #expect(config.split.count == config.pools.count && config.split.contains { $0 > 0 })
+            for pool in config.pools {
+                if let h = pool.health {
+                    #expect(h.timeoutMS > 0 && h.timeoutMS < h.intervalMS && (1...100).contains(h.rise) && (1...100).contains(h.fall))
+                    #expect(100 <= h.expectLow && h.expectLow <= h.expectHigh && h.expectHigh <= 599 && h.path.hasPrefix("/"))
+                }
+                #expect(pool.ejectAfter.map { (1...1000).contains($0) } ?? true)
+                #expect((0...100).contains(pool.maxEjectPercent) && (0...10).contains(pool.retries) && pool.slowStartMS >= 0)
+                #expect(pool.servers.allSatisfy { s in s.maxConn.map { (1...100_000).contains($0) } ?? true })
+            }
         } catch let e as ConfigError {
             if !(0...lineCount).contains(e.line) || e.message.isEmpty {
                 Issue.record("bad error \(e) for \(text.debugDescription)")
@@ -45,6 +63,11 @@ import Testing
         } catch {
             Issue.record("non-ConfigError \(error)")
         }
+    }
+
+    @Test func seedIsValid() throws {
+        let c = try ConfigParser.parse(Self.seed, file: "seed")
+        #expect(c.pools[0].health?.initialUp == true && c.pools[0].failover == false && c.pools[0].servers[0].maxConn == 100)
     }
 
     @Test func mutationsOfAValidConfig() {

@@ -47,7 +47,14 @@ private let base = """
 
             pool blue {
                 server 10.0.1.11:8080 weight 2
-            \tserver 10.0.1.12:8080
+            \tserver 10.0.1.12:8080 max-conn 50
+                health HEAD /ready interval 5s timeout 2s rise 1 fall 2 expect 204 initial up
+                eject-after 3
+                eject-on 5xx
+                max-eject 100%
+                slow-start 1m
+                retries 0
+                failover off
             }
             pool green-2 {
                 server [fd00::12]:9000 weight 1000
@@ -61,6 +68,7 @@ private let base = """
             timeout upstream 45s
             timeout upstream-idle 3s
             timeout drain 1m
+            timeout queue 750ms
             limit header-bytes 64k
             limit body-bytes 1g
             limit connections 9000
@@ -76,16 +84,29 @@ private let base = """
         #expect(config.adminSocket == "/run/switchyard/admin.sock")
         #expect(config.adminGroup == "wheel")
         #expect(config.pools.map(\.name) == ["blue", "green-2", "canary_x"])
-        #expect(config.pools.map(\.line) == [7, 11, 14])
+        #expect(config.pools.map(\.line) == [7, 18, 21])
         #expect(config.pools[0].servers == [
             ServerConfig(address: addr("10.0.1.11:8080"), weight: 2, line: 8),
-            ServerConfig(address: addr("10.0.1.12:8080"), weight: 1, line: 9),
+            ServerConfig(address: addr("10.0.1.12:8080"), weight: 1, maxConn: 50, line: 9),
         ])
-        #expect(config.pools[1].servers == [ServerConfig(address: addr("[fd00::12]:9000"), weight: 1000, line: 12)])
+        #expect(config.pools[1].servers == [ServerConfig(address: addr("[fd00::12]:9000"), weight: 1000, line: 19)])
+        let blueHealth = HealthCheckConfig(method: "HEAD", path: "/ready", intervalMS: 5000, timeoutMS: 2000, rise: 1, fall: 2,
+                                           expectLow: 204, expectHigh: 204, initialUp: true)
+        #expect(config.pools[0].health == blueHealth)
+        #expect(config.pools[0].ejectAfter == 3)
+        #expect(config.pools[0].ejectOn5xx)
+        #expect(config.pools[0].maxEjectPercent == 100)
+        #expect(config.pools[0].slowStartMS == 60_000)
+        #expect(config.pools[0].retries == 0)
+        #expect(!config.pools[0].failover)
+        // Pools without settings keep the defaults.
+        #expect(config.pools[1].health == nil && config.pools[1].ejectAfter == 5 && !config.pools[1].ejectOn5xx)
+        #expect(config.pools[1].maxEjectPercent == 50 && config.pools[1].slowStartMS == 0)
+        #expect(config.pools[1].retries == 2 && config.pools[1].failover)
         #expect(config.pools[2].servers.isEmpty)
         #expect(config.split == [90, 10, 0])
         #expect(config.timeouts == Timeouts(connect: 1500, clientHeader: 5000, clientIdle: 120_000,
-                                             upstream: 45_000, upstreamIdle: 3000, drain: 60_000))
+                                             upstream: 45_000, upstreamIdle: 3000, drain: 60_000, queue: 750))
         #expect(config.limits == Limits(headerBytes: 65536, bodyBytes: 1 << 30, connections: 9000))
         #expect(config.trustedProxies == [cidr("10.0.0.0/8"), cidr("192.168.0.0/16"), cidr("fd00::/8"), cidr("127.0.0.1/32")])
         #expect(config.poolIndex(named: "green-2") == 1)
@@ -102,13 +123,15 @@ private let base = """
         expected.pools = [
             PoolConfig(name: "blue", servers: [
                 ServerConfig(address: addr("10.0.1.11:8080"), weight: 2, line: 8),
-                ServerConfig(address: addr("10.0.1.12:8080"), weight: 1, line: 9),
-            ], line: 7),
-            PoolConfig(name: "green-2", servers: [ServerConfig(address: addr("[fd00::12]:9000"), weight: 1000, line: 12)], line: 11),
-            PoolConfig(name: "canary_x", servers: [], line: 14),
+                ServerConfig(address: addr("10.0.1.12:8080"), weight: 1, maxConn: 50, line: 9),
+            ], line: 7, health: blueHealth, ejectAfter: 3, ejectOn5xx: true, maxEjectPercent: 100, slowStartMS: 60_000,
+                       retries: 0, failover: false),
+            PoolConfig(name: "green-2", servers: [ServerConfig(address: addr("[fd00::12]:9000"), weight: 1000, line: 19)], line: 18),
+            PoolConfig(name: "canary_x", servers: [], line: 21),
         ]
         expected.split = [90, 10, 0]
-        expected.timeouts = Timeouts(connect: 1500, clientHeader: 5000, clientIdle: 120_000, upstream: 45_000, upstreamIdle: 3000, drain: 60_000)
+        expected.timeouts = Timeouts(connect: 1500, clientHeader: 5000, clientIdle: 120_000, upstream: 45_000, upstreamIdle: 3000, drain: 60_000,
+                                     queue: 750)
         expected.limits = Limits(headerBytes: 65536, bodyBytes: 1 << 30, connections: 9000)
         expected.trustedProxies = [cidr("10.0.0.0/8"), cidr("192.168.0.0/16"), cidr("fd00::/8"), cidr("127.0.0.1")]
         #expect(config == expected)
@@ -129,6 +152,7 @@ private let base = """
         #expect(config.timeouts.upstream == 30_000)
         #expect(config.timeouts.upstreamIdle == 4000)
         #expect(config.timeouts.drain == 30_000)
+        #expect(config.timeouts.queue == 5000)
         #expect(config.limits.headerBytes == 32768)
         #expect(config.limits.bodyBytes == 100 * 1024 * 1024)
         #expect(config.limits.connections == nil)
@@ -217,6 +241,10 @@ private let base = """
         #expect(c.adminSocket == "/tmp/switchyard.sock")
         #expect(c.pools.map(\.name) == ["blue", "green"])
         #expect(c.pools.map { $0.servers.map(\.address) } == [[addr("127.0.0.1:9101")], [addr("127.0.0.1:9102")]])
+        #expect(c.pools[0].servers[0].maxConn == 1000)
+        #expect(c.pools[0].health == HealthCheckConfig())
+        #expect(c.pools[1].health == HealthCheckConfig())
+        #expect(c.pools[0].ejectOn5xx && c.pools[0].slowStartMS == 30_000)
         #expect(c.split == [100, 0])
         #expect(c.limits.connections == 9000)
         #expect(c.timeouts == Timeouts())
@@ -347,9 +375,9 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
         .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 weight 1001", "}"], line: 3, "server weight must be 1...1000, got 1001"),
         .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 weight -1", "}"], line: 3, "server weight must be 1...1000, got '-1'"),
         .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 weight", "}"], line: 3, "server: missing value after 'weight'"),
-        .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 wieght 2", "}"], line: 3, "server: unexpected 'wieght' (usage: server ADDRESS:PORT [weight N])"),
-        .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 weight 2 backup", "}"], line: 3, "server: unexpected extra argument 'backup'"),
-        .init(["listen 127.0.0.1:8080", "pool blue {", "server", "}"], line: 3, "server: missing address (usage: server ADDRESS:PORT [weight N])"),
+        .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 wieght 2", "}"], line: 3, "server: unexpected 'wieght' (usage: server ADDRESS:PORT [weight N] [max-conn N])"),
+        .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80 weight 2 backup", "}"], line: 3, "server: unexpected 'backup'"),
+        .init(["listen 127.0.0.1:8080", "pool blue {", "server", "}"], line: 3, "server: missing address (usage: server ADDRESS:PORT [weight N] [max-conn N])"),
 
         // Split.
         .init(afterBase: ["split blue=1 purple=2"], line: 5, "split: unknown pool 'purple'"),
