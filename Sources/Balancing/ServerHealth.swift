@@ -356,7 +356,7 @@ public struct ServerHealth: Hashable, Sendable {
         ejection = .ejected(untilMS: until)
         consecutiveFailures = 0
         settle(wasInRotation: wasInRotation, nowMS: nowMS)
-  // a failed probe: later probe outcomes start fresh
+        if !wasInRotation { leftRotationAtMS = nowMS }  // a failed probe: later probe outcomes start fresh
         return .ejected(untilMS: until, reason: "\(reason); ejection \(ejectionStreak) in a row, for \(ValueParsing.formatted(ms: period))")
     }
 
