@@ -152,8 +152,7 @@ extension ClientConnection {
     /// Starts another attempt on a server of the pool not tried yet (or on `sameServer` with a
     /// fresh connection when there is none), within the pool's `retries`. False: give up.
     func retryElsewhere(sameServer: UpstreamServer?) -> Bool {
-        let pools = worker.snapshot.pools
-        let budget = poolIndex < pools.count ? pools[poolIndex].config.retries : 0
+        let budget = poolIndex < worker.poolRetries.count ? worker.poolRetries[poolIndex] : 0
         guard retriesUsed < budget else { return false }
         var probe = false
         var next = worker.pickServer(pool: poolIndex, excluding: tried, probe: &probe)
@@ -532,8 +531,7 @@ extension ClientConnection {
         if let s = server {
             let now = worker.loop.now
             s.counters.response(status: responseStatus, latencyUS: (now &- requestStart) / 1000, now: now)
-            let pools = worker.snapshot.pools
-            let on5xx = poolIndex < pools.count && pools[poolIndex].config.ejectOn5xx
+            let on5xx = poolIndex < worker.poolEjectOn5xx.count && worker.poolEjectOn5xx[poolIndex]
             worker.reportOutcome(s, failure: on5xx && responseStatus >= 500 ? "HTTP \(responseStatus)" : nil,
                                  startedNS: requestStart, probe: isProbe)
         }

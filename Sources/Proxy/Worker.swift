@@ -28,6 +28,9 @@ final class Worker: @unchecked Sendable {
     private var splitPicker = SmoothWeightedPicker(weights: [])
     private var serverPickers: [SmoothWeightedPicker] = []
     private var poolHasLimits: [Bool] = []
+    /// Per-pool settings the request path reads, flattened (no struct copies per request).
+    private(set) var poolEjectOn5xx: [Bool] = []
+    private(set) var poolRetries: [Int] = []
     /// Requests waiting for a `max-conn` slot, per pool.
     private var queues: [WaitQueue] = []
     let healthSink: HealthSink
@@ -103,6 +106,8 @@ final class Worker: @unchecked Sendable {
         splitPicker = SmoothWeightedPicker(weights: s.split)
         serverPickers = s.pools.indices.map { pickerWeights(pool: $0) }
         poolHasLimits = pools.map { $0.contains { $0.maxConn != nil } }
+        poolEjectOn5xx = s.pools.map(\.config.ejectOn5xx)
+        poolRetries = s.pools.map(\.config.retries)
         for p in s.pools where poolCounters[p.name] == nil { poolCounters[p.name] = WindowedCounters() }
         if queues.count != pools.count { queues = Array(repeating: WaitQueue(), count: pools.count) }
     }
