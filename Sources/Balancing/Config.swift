@@ -176,6 +176,8 @@ public struct ProxyConfig: Hashable, Sendable {
     public var limits: Limits
     /// Peers allowed to supply X-Forwarded-For.
     public var trustedProxies: [CIDR]
+    /// `metrics ADDR:PORT`: Prometheus `/metrics` plus `/ready` and `/live` (nil = off).
+    public var metrics: SocketAddressSpec? = nil
 
     /// Empty: no listeners, no pools, default timeouts and limits.
     public init() {

@@ -42,6 +42,7 @@ enum Usage {
     static let listen = "listen ADDRESS:PORT"
     static let workers = "workers auto|N"
     static let shutdownDelay = "shutdown-delay DURATION"
+    static let metrics = "metrics ADDRESS:PORT"
     static let admin = "admin PATH [group NAME]"
     static let pool = "pool NAME {"
     static let server = "server ADDRESS:PORT [weight N] [max-conn N]"
@@ -61,7 +62,7 @@ enum Usage {
 /// Mutable state while walking the lines; `finish` does the whole-file checks.
 struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
-        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
+        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics",
     ]
     /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
     static let poolDirectives: Set<String> = [
@@ -145,6 +146,7 @@ struct ConfigParserState {
         case "limit": try limit(args, n)
         case "trusted-proxies": try trustedProxies(args, n)
         case "shutdown-delay": try shutdownDelay(args, n)
+        case "metrics": try metrics(args, n)
         case "server":
             throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
         case _ where Self.poolDirectives.contains(directive):
@@ -194,6 +196,20 @@ struct ConfigParserState {
         }
         listenLines[address] = n
         config.listeners.append(address)
+    }
+
+    /// `metrics 127.0.0.1:9100`: the Prometheus endpoint (and /ready, /live).
+    mutating func metrics(_ args: ArraySlice<String>, _ n: Int) throws {
+        try expectArguments("metrics", args, count: 1, missing: "address", usage: Usage.metrics, n)
+        try once("metrics", n)
+        let text = args[args.startIndex]
+        guard let a = SocketAddressSpec.parse(text), a.port != 0 else {
+            throw error(n, "metrics: \(quoted(text)) is not an IP:PORT address (e.g. 127.0.0.1:9100)")
+        }
+        if let clash = config.listeners.first(where: { $0 == a }) {
+            throw error(n, "metrics: \(clash) is also a 'listen' address")
+        }
+        config.metrics = a
     }
 
     mutating func workers(_ args: ArraySlice<String>, _ n: Int) throws {

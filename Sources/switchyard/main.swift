@@ -151,10 +151,21 @@ func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop:
             fail("\(error)")
         }
     }
+    var metrics: MetricsServer?
+    if let m = config.metrics {
+        do {
+            metrics = try MetricsServer(address: m, control: control)
+            Log.info("metrics on http://\(m)/metrics (and /ready, /live)")
+        } catch {
+            proxy.stop()
+            fail("cannot start the metrics listener: \(error)")
+        }
+    }
     let addrs = proxy.listenAddresses.map(\.description).joined(separator: ", ")
     Log.info("switchyard \(version) listening on \(addrs) with \(proxy.workerCount) worker(s), connection limit \(proxy.connectionLimit)")
     if let banner { print(banner); fflush(nil) }
     loop.run()
+    metrics?.close()
     admin?.close()
     proxy.stop()
     onStop()
