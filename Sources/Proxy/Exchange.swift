@@ -354,8 +354,8 @@ extension ClientConnection {
                 let r = up.readSome()
                 if r > 0 { progress = true; touch(up); continue }
                 if r < 0 {
-                    if respKind == .untilClose {
-                        respDone = true
+                    if respKind == .untilClose && !up.failed {
+                        respDone = true   // a clean close ends a close-delimited body
                         continue
                     }
                     worker.reportOutcome(up.server, failure: "closed mid-response", startedNS: requestStart, probe: isProbe)

@@ -13,6 +13,8 @@ final class UpstreamConnection: Selectable {
     var canWrite = false
     var connecting = true
     var eof = false
+    /// The connection ended with an error (e.g. a reset) rather than a clean FIN.
+    var failed = false
     /// Served at least one request before: a failure before any response byte may be the
     /// keep-alive race (server closed it just as we sent), which is safe to retry for idempotent requests.
     var reused = false
@@ -74,6 +76,7 @@ final class UpstreamConnection: Selectable {
             return n
         }
         if n == -Int(EAGAIN) { canRead = false; inBuf.releaseIfEmpty(pool); return 0 }
+        if n < 0 { failed = true }   // reset or error: not a clean end of a close-delimited body
         eof = true
         canRead = false
         inBuf.releaseIfEmpty(pool)

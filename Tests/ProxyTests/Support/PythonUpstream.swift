@@ -1,0 +1,191 @@
+import Glibc
+
+/// One line of a `Fixtures/upstream.py` request log: a request as the upstream process saw its
+/// head arrive.
+struct UpstreamLogEntry: Sendable, CustomStringConvertible {
+    /// CLOCK_MONOTONIC seconds (the clock of `monotonicSeconds()`).
+    let time: Double
+    let name: String
+    let method: String
+    let target: String
+    /// The `X-Request-Id` header, or "-".
+    let requestID: String
+    /// Proxied requests being handled by the process when this one arrived, this one included
+    /// (health checks and control requests are not counted).
+    let inFlight: Int
+    let connection: Int
+    /// The mode the upstream answered this request in (`PythonUpstream.Mode` raw value).
+    let mode: String
+
+    var isHealthCheck: Bool { target == "/healthz" || target.hasPrefix("/healthz?") }
+    var isControl: Bool { target.hasPrefix("/__control/") }
+    /// A request the proxy forwarded for a client (not a health check, not a test's control request).
+    var isProxied: Bool { !isHealthCheck && !isControl }
+
+    var description: String { "\(threeDecimals(time)) \(name) \(method) \(target) id=\(requestID) inflight=\(inFlight) \(mode)" }
+
+    init?(line: Substring) {
+        let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard f.count == 8, let t = Double(f[0]), let n = Int(f[5]), let c = Int(f[6]) else { return nil }
+        time = t
+        name = String(f[1])
+        method = String(f[2])
+        target = String(f[3])
+        requestID = String(f[4])
+        inFlight = n
+        connection = c
+        mode = String(f[7])
+    }
+}
+
+/// `Tests/ProxyTests/Fixtures/upstream.py` run as a child process: a real upstream that can be
+/// SIGKILLed, made to hang, reset mid-response, answer slowly or fail its health checks. Every
+/// request it receives is in its log file. Always `kill()` it (teardown does, by PID; so does
+/// `deinit`).
+final class PythonUpstream: @unchecked Sendable {
+    enum Mode: String {
+        case normal, slow, status500, hang
+        case resetBeforeResponse = "reset-before-response"
+        case resetMidResponse = "reset-mid-response"
+        case resetMidChunked = "reset-mid-chunked"
+        case resetMidClose = "reset-mid-close"
+    }
+
+    let name: String
+    let pid: pid_t
+    let port: UInt16
+    let logPath: String
+    let stderrPath: String
+    private let exitStatus = Shared<Int32?>(nil)
+
+    var address: String { "127.0.0.1:\(port)" }
+
+    /// <package root>/Tests/ProxyTests/Fixtures/upstream.py, found from this file's path.
+    static var scriptPath: String {
+        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+        // .../Tests/ProxyTests/Support/PythonUpstream.swift -> .../Tests/ProxyTests
+        parts.removeLast(2)
+        return parts.joined(separator: "/") + "/Fixtures/upstream.py"
+    }
+
+    /// The interpreter: $SWITCHYARD_PYTHON, else a python3 at a usual absolute path (no shim
+    /// start-up cost), else "python3" looked up in PATH.
+    static var interpreter: String {
+        if let p = getenv("SWITCHYARD_PYTHON"), let s = String(validatingCString: p), !s.isEmpty { return s }
+        for p in ["/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3"] where access(p, X_OK) == 0 { return p }
+        return "python3"
+    }
+
+    /// Starts the upstream and waits (bounded) until it accepts. `port` 0: any free port; give
+    /// a previous instance's port to bring a killed server back at the same address.
+    init(name: String, mode: Mode = .normal, in scratch: ScratchDirectory, port: UInt16 = 0, delayMS: Int = 300,
+         healthzStatus: Int = 200, startTimeout: Double = 10) throws {
+        self.name = name
+        let tag = "\(name)-\(PythonUpstream.sequence.next())"
+        logPath = scratch.file("\(tag).log")
+        stderrPath = scratch.file("\(tag).err")
+        let readyPath = scratch.file("\(tag).ready")
+        unlink(readyPath)
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for s in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attr, &mask)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+
+        let python = Self.interpreter
+        let args = [python, "-u", Self.scriptPath, "--name", name, "--mode", mode.rawValue, "--port", "\(port)",
+                    "--delay-ms", "\(delayMS)", "--healthz-status", "\(healthzStatus)",
+                    "--log", logPath, "--ready-file", readyPath]
+        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var child: pid_t = 0
+        let r = posix_spawnp(&child, python, &actions, &attr, argv, environ)
+        guard r == 0 else { throw SpawnedProxy.SpawnError("posix_spawnp \(python): \(String(cString: strerror(r)))") }
+        pid = child
+
+        let until = monotonicSeconds() + startTimeout
+        var bound: UInt16 = 0
+        while true {
+            var st: Int32 = 0
+            if waitpid(child, &st, WNOHANG) == child {
+                throw SpawnedProxy.SpawnError("upstream \(name) exited during startup (\(SpawnedProxy.describe(st))); stderr:\n\(readWholeFile(stderrPath))")
+            }
+            let text = readWholeFile(readyPath).filter { $0.isNumber }
+            if let p = UInt16(text), p != 0 { bound = p; break }
+            if monotonicSeconds() > until {
+                _ = Glibc.kill(child, SIGKILL)
+                var st: Int32 = 0
+                _ = waitpid(child, &st, 0)
+                throw SpawnedProxy.SpawnError("upstream \(name) did not start within \(startTimeout) s; stderr:\n\(readWholeFile(stderrPath))")
+            }
+            sleepMilliseconds(5)
+        }
+        self.port = bound
+    }
+
+    private static let sequence = SequenceCounter()
+
+    /// The raw wait status once the process has exited (reaps it).
+    @discardableResult
+    func pollExit() -> Int32? {
+        if let s = exitStatus.value { return s }
+        var st: Int32 = 0
+        if waitpid(pid, &st, WNOHANG) == pid { exitStatus.set(st); return st }
+        return nil
+    }
+
+    var isRunning: Bool { pollExit() == nil }
+
+    /// SIGKILL (a crash: the kernel closes its sockets, connects are refused from now on), then
+    /// reap. Idempotent.
+    func kill() {
+        guard pollExit() == nil else { return }
+        _ = Glibc.kill(pid, SIGKILL)
+        var st: Int32 = 0
+        if waitpid(pid, &st, 0) == pid { exitStatus.set(st) }
+    }
+
+    deinit { kill() }
+
+    var stderr: String { readWholeFile(stderrPath) }
+
+    /// Every request logged so far, in arrival order.
+    var log: [UpstreamLogEntry] {
+        readWholeFile(logPath).split(separator: "\n").compactMap { UpstreamLogEntry(line: $0) }
+    }
+
+    /// The requests the proxy forwarded for clients (no health checks, no control requests).
+    var proxied: [UpstreamLogEntry] { log.filter(\.isProxied) }
+    var healthChecks: [UpstreamLogEntry] { log.filter(\.isHealthCheck) }
+
+    /// A control request straight to the process (not through the proxy).
+    func control(_ what: String) throws {
+        let c = try TestClient(port: port, timeout: 5)
+        defer { c.close() }
+        let r = try c.get("/__control/\(what)")
+        guard r.status == 200 else { throw SpawnedProxy.SpawnError("control \(what) on \(name): \(r)") }
+    }
+
+    /// From now on /healthz answers `status`.
+    func setHealthz(_ status: Int) throws { try control("healthz/\(status)") }
+
+    func setMode(_ mode: Mode) throws { try control("mode/\(mode.rawValue)") }
+}
+
+final class SequenceCounter: Sendable {
+    private let value = Shared(0)
+    func next() -> Int { value.update { $0 += 1; return $0 } }
+}
