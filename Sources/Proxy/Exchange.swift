@@ -156,6 +156,11 @@ extension ClientConnection {
         guard retriesUsed < budget else { return false }
         var probe = false
         var next = worker.pickServer(pool: poolIndex, excluding: tried, probe: &probe)
+        if next == nil, let other = worker.failoverPool(from: poolIndex) {
+            // Every server of this pool failed for this request: fail over (failover on).
+            next = worker.pickServer(pool: other, excluding: tried, probe: &probe)
+            if next != nil { poolIndex = other }
+        }
         if next == nil, let same = sameServer, same.active { next = same }
         guard let n = next else { return false }
         retriesUsed += 1

@@ -31,6 +31,18 @@ final class Worker: @unchecked Sendable {
     /// Per-pool settings the request path reads, flattened (no struct copies per request).
     private(set) var poolEjectOn5xx: [Bool] = []
     private(set) var poolRetries: [Int] = []
+    private(set) var poolFailover: [Bool] = []
+
+    /// For a request whose pool has no server left to try (and `failover on`): the other pool
+    /// with the largest non-zero split, so a dying colour costs no request.
+    func failoverPool(from pool: Int) -> Int? {
+        guard pool < poolFailover.count, poolFailover[pool] else { return nil }
+        var best: Int?
+        for (i, w) in snapshot.configuredSplit.enumerated() where i != pool && w > 0 {
+            if best == nil || w > snapshot.configuredSplit[best!] { best = i }
+        }
+        return best
+    }
     /// Requests waiting for a `max-conn` slot, per pool.
     private var queues: [WaitQueue] = []
     let healthSink: HealthSink
@@ -108,6 +120,7 @@ final class Worker: @unchecked Sendable {
         poolHasLimits = pools.map { $0.contains { $0.maxConn != nil } }
         poolEjectOn5xx = s.pools.map(\.config.ejectOn5xx)
         poolRetries = s.pools.map(\.config.retries)
+        poolFailover = s.pools.map(\.config.failover)
         for p in s.pools where poolCounters[p.name] == nil { poolCounters[p.name] = WindowedCounters() }
         if queues.count != pools.count { queues = Array(repeating: WaitQueue(), count: pools.count) }
     }
