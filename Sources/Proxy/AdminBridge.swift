@@ -172,6 +172,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             ("502", .int(Int64(c.proxy502))), ("503", .int(Int64(c.proxy503))), ("504", .int(Int64(c.proxy504))),
         ])))
         f.append(("retries", .int(Int64(c.retries))))
+        f.append(("drain_cut", .int(Int64(c.drainCut))))
         return f
     }
 

@@ -380,6 +380,12 @@ final class ClientConnection: Selectable {
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
     }
 
+    /// The request's server was drained and `timeout drain` ran out.
+    func cutForDrain() {
+        respondError(503, "the server was drained and did not finish this request within 'timeout drain'")
+        drive()
+    }
+
     func detachUpstream(reusable: Bool, abortive: Bool = false) {
         guard let up = upstream else { return }
         upstream = nil

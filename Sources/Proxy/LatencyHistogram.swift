@@ -65,6 +65,8 @@ public struct TrafficCounters: Sendable {
     public var proxy503: UInt64 = 0
     public var proxy504: UInt64 = 0
     public var retries: UInt64 = 0
+    /// Requests cut because a drained server did not finish them within `timeout drain`.
+    public var drainCut: UInt64 = 0
     public var latency = LatencyHistogram()
 
     public init() {}
@@ -79,6 +81,7 @@ public struct TrafficCounters: Sendable {
         proxy503 &+= o.proxy503
         proxy504 &+= o.proxy504
         retries &+= o.retries
+        drainCut &+= o.drainCut
         latency.add(o.latency)
     }
 

@@ -23,6 +23,7 @@ public final class ProxyControl: @unchecked Sendable {
     public private(set) var draining: Set<String> = []
     private let startedAt: UInt64
     public let health: HealthMonitor
+    private var drainTimers: [String: LoopTimer] = [:]
 
     /// Call on the control loop's thread (or before it runs). Starts health checking and
     /// publishes the first snapshot that carries it.
@@ -129,8 +130,24 @@ public final class ProxyControl: @unchecked Sendable {
         let p = try poolIndex(pool)
         let s = try serverIndex(pool: p, address)
         var d = draining
-        d.insert(Self.key(pool, config.pools[p].servers[s].address))
+        let key = Self.key(pool, config.pools[p].servers[s].address)
+        let fresh = !d.contains(key)
+        d.insert(key)
         try publish(config, draining: d)
+        if fresh { scheduleDrainCut(key) }
+    }
+
+    /// After `timeout drain`, whatever a drained server still has in flight is cut (counted in
+    /// `stats` as drain_cut), so a stuck request cannot hold a release forever.
+    private func scheduleDrainCut(_ key: String) {
+        drainTimers[key]?.cancel()
+        drainTimers[key] = control.schedule(afterMS: config.timeouts.drain) { [weak self] in
+            guard let self else { return }
+            drainTimers[key] = nil
+            guard draining.contains(key) else { return }
+            Log.warn("drain: \(key) still busy after 'timeout drain'; cutting its remaining requests")
+            proxy.cutDrained(key)
+        }
     }
 
     public func ready(pool: String, address: String) throws(ControlError) {

@@ -185,3 +185,10 @@ extension ProxyServer {
         listenAddresses = listenAddresses.filter { a in !removed.contains { $0.description == a.description } } + added
     }
 }
+
+extension ProxyServer {
+    /// Cuts the requests still in flight on a drained server, on every worker.
+    func cutDrained(_ key: String) {
+        for w in workers { w.loop.execute { w.cutDrained(key) } }
+    }
+}

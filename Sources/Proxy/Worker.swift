@@ -340,6 +340,17 @@ extension Worker {
         for pool in pools { for s in pool { while let c = s.popIdle() { c.close() } } }
     }
 
+    /// `timeout drain` ran out for a drained server: cut what is still in flight on it and
+    /// close its connections, counting each cut request.
+    func cutDrained(_ key: String) {
+        guard let s = servers[key], s.draining else { return }
+        for c in clients where c.server === s && c.upstream != nil {
+            s.counters.total.drainCut &+= 1
+            c.cutForDrain()
+        }
+        while let c = s.popIdle() { c.close() }
+    }
+
     /// Adds a listener (reload added a `listen`); fd already bound.
     func addListener(fd: Int32, address: SocketAddress) {
         let l = Listener(worker: self, fd: fd, address: address)

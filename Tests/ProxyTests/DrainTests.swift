@@ -139,4 +139,36 @@ final class DrainTests: XCTestCase {
         })
         print("drain green pool: \(summary)")
     }
+
+    /// `timeout drain` bounds a server drain: a request still in flight on the drained server when
+    /// it runs out is cut (503 to its client) and counted in `stats` as drain_cut.
+    func testDrainTimeoutCutsWhatIsStillInFlightAndCountsIt() throws {
+        let b1 = try upstream("b1"), b2 = try upstream("b2")
+        let p = try InProcessAdminProxy(
+            config: adminConfigText(pools: [("blue", [b1.address, b2.address])], split: "blue=100",
+                                    workers: 1, extra: "timeout drain 300ms\n"),
+            socketPath: scratch.file("admin.sock"))
+        proxy = p
+        // A request that b1 answers only after 3 s: longer than the drain timeout.
+        let slow = try slowRequest(on: b1, among: [b1, b2], proxy: p, ms: 3000)
+        let started = monotonicSeconds()
+        let d = try p.request("server drain blue \(b1.address)")
+        XCTAssertTrue(d.isOK, d.encoded())
+        XCTAssertEqual(d.at("server", "state")?.stringValue, "draining")
+        var statuses: [Int] = []
+        for c in slow {
+            if let r = try? c.readResponse() { statuses.append(r.status) }
+        }
+        let elapsed = monotonicSeconds() - started
+        XCTAssertTrue(statuses.contains(503), "the request on the drained server was not cut: \(statuses)")
+        XCTAssertLessThan(elapsed, 2.0, "cut after \(elapsed) s; timeout drain is 300 ms")
+        var last: JSONValue = .null
+        XCTAssertTrue(pollUntil(timeout: 3) {
+            last = (try? p.request("status")) ?? .null
+            return last.server(pool: "blue", address: b1.address)?["state"]?.stringValue == "drained"
+        }, "not drained after the cut: \(last.encoded())")
+        let stats = try p.request("stats")
+        let b1Stats = stats.at("pools", "blue", "servers")?.arrayValue?.first { $0["address"]?.stringValue == b1.address }
+        XCTAssertEqual(b1Stats?["drain_cut"]?.intValue, 1, stats.encoded())
+    }
 }
