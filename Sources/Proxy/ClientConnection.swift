@@ -33,7 +33,8 @@ final class ClientConnection: Selectable {
     // The exchange in progress.
     var upstream: UpstreamConnection?
     var server: UpstreamServer?
-    /// Servers this request was sent (or tried to be sent) to, for retries elsewhere.
+    /// Servers that failed this request, excluded from its retries (empty, and unallocated,
+    /// for a request that needs none).
     var tried: [UpstreamServer] = []
     var retriesUsed = 0
     /// This request is the single trial request of a server on probation.
@@ -92,8 +93,7 @@ final class ClientConnection: Selectable {
         self.peerPort = peer.port
         var ip = [UInt8](repeating: 0, count: 64)
         let n = ip.withUnsafeMutableBytes { peer.writeIP(to: $0.baseAddress!, capacity: 64) }
-        ip.removeSubrange(n...)
-        self.peerIP = ip
+        self.peerIP = Array(ip[0..<n])   // exact size: every idle connection carries it
         self.trusted = worker.isTrusted(peer)
         super.init()
     }

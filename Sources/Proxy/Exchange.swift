@@ -44,7 +44,7 @@ extension ClientConnection {
         dechunk = false
         closeAfter = false
         attempts = 0
-        tried.removeAll(keepingCapacity: true)
+        if !tried.isEmpty { tried.removeAll() }
         retriesUsed = 0
         isProbe = false
         server = nil
@@ -122,7 +122,6 @@ extension ClientConnection {
     func attach(_ s: UpstreamServer) {
         attempts += 1
         server = s
-        tried.append(s)
         s.counters.request(now: worker.loop.now)
         if attempts > 1 { s.counters.retry(now: worker.loop.now) }
         guard let up = worker.acquireUpstream(s) else {
@@ -154,6 +153,7 @@ extension ClientConnection {
     func retryElsewhere(sameServer: UpstreamServer?) -> Bool {
         let budget = poolIndex < worker.poolRetries.count ? worker.poolRetries[poolIndex] : 0
         guard retriesUsed < budget else { return false }
+        if let failed = server, !tried.contains(where: { $0 === failed }) { tried.append(failed) }
         var probe = false
         var next = worker.pickServer(pool: poolIndex, excluding: tried, probe: &probe)
         if next == nil, let other = worker.failoverPool(from: poolIndex) {

@@ -40,6 +40,7 @@ final class MetricsConnection: Selectable, @unchecked Sendable {
     private var response = [UInt8]()
     private var sent = 0
     private var answered = false
+    private var isHead = false
 
     static func start(fd: Int32, server: MetricsServer) {
         let c = MetricsConnection(server: server)
@@ -58,10 +59,11 @@ final class MetricsConnection: Selectable, @unchecked Sendable {
     override func handleEvents(_ events: UInt32) {
         if !answered {
             var chunk = [UInt8](repeating: 0, count: 2048)
+            var ended = false
             while true {
                 let n = chunk.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, $0.count) }
                 if n == -Int(EAGAIN) { break }
-                if n <= 0 { server.control.control.close(self); return }
+                if n <= 0 { ended = true; break }   // a client may half-close right after its request
                 request.append(contentsOf: chunk[0..<n])
                 if request.count > 16384 { respond(431, "text/plain", "request head too large\n"); return }
             }
@@ -69,13 +71,16 @@ final class MetricsConnection: Selectable, @unchecked Sendable {
             let parser = HTTPHeadParser(limits: HTTPLimits(maxHeadBytes: 16384))
             let result = request.withUnsafeBytes { parser.parseRequest($0, into: &head) }
             switch result {
-            case .incomplete: return
+            case .incomplete:
+                if ended { server.control.control.close(self) }
+                return
             case .error(let e): respond(e.status, "text/plain", "\(e.reason)\n"); return
             case .complete: break
             }
             let target = request.withUnsafeBytes {
                 String(decoding: $0[Int(head.targetStart)..<Int(head.targetEnd)], as: UTF8.self)
             }
+            isHead = head.method == .head
             route(method: head.method, path: String(target.split(separator: "?", maxSplits: 1).first ?? ""))
             return
         }
@@ -84,7 +89,7 @@ final class MetricsConnection: Selectable, @unchecked Sendable {
 
     private func route(method: HTTPMethod, path: String) {
         guard method == .get || method == .head else {
-            respond(405, "text/plain", "only GET and HEAD\n")
+            respond(405, "text/plain", "only GET and HEAD\n", extra: "Allow: GET, HEAD\r\n")
             return
         }
         let control = server.control
@@ -103,11 +108,11 @@ final class MetricsConnection: Selectable, @unchecked Sendable {
         }
     }
 
-    private func respond(_ status: Int, _ type: String, _ body: String) {
+    private func respond(_ status: Int, _ type: String, _ body: String, extra: String = "") {
         answered = true
         let b = Array(body.utf8)
-        let head = "HTTP/1.1 \(status) \(ErrorResponse.reasonPhrase(status))\r\nContent-Type: \(type)\r\nContent-Length: \(b.count)\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
-        response = Array(head.utf8) + b
+        let head = "HTTP/1.1 \(status) \(ErrorResponse.reasonPhrase(status))\r\nContent-Type: \(type)\r\nContent-Length: \(b.count)\r\n\(extra)Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        response = Array(head.utf8) + (isHead ? [] : b)   // HEAD: the same head, no content
         flush()
     }
 
@@ -219,12 +224,12 @@ enum MetricsRenderer {
         family("switchyard_upstream_connections", "gauge", "Open connections to the server (active and pooled).")
         for k in order { out += "switchyard_upstream_connections{\(labels(k))} \(servers[k]!.conns)\n" }
         family("switchyard_server_healthy", "gauge", "1 when the server may receive requests (health up, not ejected).")
+        for k in order {
+            if let h = control.health.health(k) { out += "switchyard_server_healthy{\(labels(k))} \(h.isUsable ? 1 : 0)\n" }
+        }
         family("switchyard_server_ejections_total", "counter", "Passive outlier ejections of the server.")
         for k in order {
-            if let h = control.health.health(k) {
-                out += "switchyard_server_healthy{\(labels(k))} \(h.isUsable ? 1 : 0)\n"
-                out += "switchyard_server_ejections_total{\(labels(k))} \(h.ejections)\n"
-            }
+            if let h = control.health.health(k) { out += "switchyard_server_ejections_total{\(labels(k))} \(h.ejections)\n" }
         }
         family("switchyard_request_duration_seconds", "histogram", "Time from the request head to the end of the response.")
         for k in order {
@@ -233,7 +238,10 @@ enum MetricsRenderer {
             var b = 0
             var sum = 0.0
             for (i, c) in h.counts.enumerated() where c > 0 {
-                sum += Double(c) * Double(LatencyHistogram.lowerBound(i)) / 1e6
+                // Bucket midpoints: within half a bucket (6%) of the true sum.
+                let lo = LatencyHistogram.lowerBound(i)
+                let hi = i + 1 < h.counts.count ? LatencyHistogram.lowerBound(i + 1) : lo
+                sum += Double(c) * Double(lo + hi) / 2 / 1e6
             }
             for le in bounds {
                 let limitUS = UInt64(le * 1e6)
