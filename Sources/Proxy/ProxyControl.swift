@@ -35,18 +35,30 @@ public final class ProxyControl: @unchecked Sendable {
         self.config = fileConfig
         self.startedAt = MonotonicClock.now()
         self.health = HealthMonitor(loop: control)
-        health.onChange = { [unowned self] in
-            try? publish(config, draining: draining)
-        }
+        health.onChange = { [unowned self] in republishHealth() }
         proxy.healthSink.attach(loop: control) { [unowned self] event in health.handle(event) }
         health.sync(config)
-        try? publish(config, draining: draining)
+        republishHealth()
     }
 
-    public var generation: UInt64 { proxy.store.version }
+    /// The configuration's generation: every accepted change (admin command, reload) increments
+    /// it; health-driven republishes (a server going down, slow start) do not, so a controller
+    /// can use it to detect concurrent configuration changes.
+    public private(set) var generation: UInt64 = 1
     public var uptimeSeconds: Double { Double(MonotonicClock.now() - startedAt) / 1e9 }
 
+    /// Publishes a configuration change (a new generation).
     private func publish(_ next: ProxyConfig, draining nextDraining: Set<String>) throws(ControlError) {
+        try publishSnapshot(next, draining: nextDraining)
+        generation += 1
+    }
+
+    /// Publishes the current configuration with fresh health views (no new generation).
+    private func republishHealth() {
+        try? publishSnapshot(config, draining: draining)
+    }
+
+    private func publishSnapshot(_ next: ProxyConfig, draining nextDraining: Set<String>) throws(ControlError) {
         if next != config { health.sync(next) }
         do {
             let before = proxy.store.snapshot.failedOver.map { proxy.store.snapshot.pools[$0].name }
