@@ -8,9 +8,18 @@ struct Bench {
     let useWrk: Bool
     let loadSide: LoadSide
 
-    /// Runs one load against one contender and measures the proxy's CPU around it.
-    func measure(_ c: Contender, _ scenario: Scenario, seconds: Double) throws -> (LoadResult, Double?, Double?, Double?) {
+    /// What one run measured besides the load result: CPU seconds and core busy fractions.
+    struct CPU {
+        var proxySeconds: Double?
+        var loadSideSeconds: Double
+        var proxyCoreBusy: Double?
+        var loadCoreBusy: Double?
+    }
+
+    /// Runs one load against one contender and measures both sides' CPU around it.
+    func measure(_ c: Contender, _ scenario: Scenario, seconds: Double) throws -> (LoadResult, CPU) {
         let cpu0 = c.cpuSeconds()
+        let load0 = ProcStat.loadSideSeconds()
         let proxyTicks = proxyCore.flatMap { ProcStat.coreTicks($0) }
         let loadTicks = loadCore.flatMap { ProcStat.coreTicks($0) }
         let load: LoadResult
@@ -20,7 +29,9 @@ struct Bench {
             load = try loadSide.run(port: c.port, scenario: scenario, seconds: seconds)
         }
         let cpu = c.cpuSeconds().flatMap { end in cpu0.map { end - $0 } }
-        return (load, cpu, Self.busy(proxyCore, since: proxyTicks), Self.busy(loadCore, since: loadTicks))
+        return (load, CPU(proxySeconds: cpu, loadSideSeconds: ProcStat.loadSideSeconds() - load0,
+                          proxyCoreBusy: Self.busy(proxyCore, since: proxyTicks),
+                          loadCoreBusy: Self.busy(loadCore, since: loadTicks)))
     }
 
     /// Busy fraction of `core` since the /proc/stat sample `start`.
@@ -57,18 +68,19 @@ struct Bench {
     }
 
     /// One round of one contender. A run during which other processes used more than 5% of the
-    /// proxy core is repeated (up to `--retries` times) and the cleanest attempt kept: on a
+    /// proxy core or of the load core is repeated (up to `--retries` times) and the cleanest attempt kept: on a
     /// shared machine that is the difference between a counted round and a wasted one.
     private func measureRound(_ c: Contender, _ scenario: Scenario, _ round: Int) throws -> RunRecord {
         var best: RunRecord? = nil
         for attempt in 0...options.retries {
-            let (load, cpu, proxyBusy, loadBusy) = try measure(c, scenario, seconds: options.seconds)
+            let (load, cpu) = try measure(c, scenario, seconds: options.seconds)
             let rec = RunRecord(scenario: scenario.name, contender: c.name, round: round, load: load,
-                                proxyCPUSeconds: cpu, proxyCoreBusy: proxyBusy, loadCoreBusy: loadBusy)
+                                proxyCPUSeconds: cpu.proxySeconds, loadSideCPUSeconds: cpu.loadSideSeconds,
+                                proxyCoreBusy: cpu.proxyCoreBusy, loadCoreBusy: cpu.loadCoreBusy)
             printProgress(rec)
-            if best == nil || (rec.otherWorkOnProxyCore ?? 0) < (best!.otherWorkOnProxyCore ?? 0) { best = rec }
-            guard let other = rec.otherWorkOnProxyCore, other > Report.noiseThreshold, attempt < options.retries else { break }
-            print("     (other work on the proxy core: repeating, attempt \(attempt + 2) of \(options.retries + 1))")
+            if best == nil || rec.otherWork < best!.otherWork { best = rec }
+            guard rec.otherWork > Report.noiseThreshold, attempt < options.retries else { break }
+            print("     (other processes used the cores: repeating, attempt \(attempt + 2) of \(options.retries + 1))")
             Clock.sleep(ms: 500)
         }
         return best!
@@ -81,6 +93,7 @@ struct Bench {
         if let c = r.cpuPerRequestUS { line += "  \(Report.fixed(c, 2)) µs/req" }
         if let l = r.loadCoreBusy { line += "  load core \(Report.fixed(l * 100, 0))%" }
         if let o = r.otherWorkOnProxyCore, o > Report.noiseThreshold { line += "  [other work on proxy core: \(Report.fixed(o * 100, 0))%]" }
+        if let o = r.otherWorkOnLoadCore, o > Report.noiseThreshold { line += "  [other work on load core: \(Report.fixed(o * 100, 0))%]" }
         if r.load.errors + r.load.non2xx > 0 { line += "  errors \(r.load.errors) non-2xx \(r.load.non2xx)" }
         print(line)
     }

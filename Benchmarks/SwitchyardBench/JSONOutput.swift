@@ -59,6 +59,8 @@ extension RunRecord {
             ("errors", .int(load.errors)), ("non_2xx", .int(load.non2xx)),
             ("proxy_cpu_seconds", .opt(proxyCPUSeconds)), ("proxy_busy", .opt(busy)),
             ("proxy_cpu_us_per_request", .opt(cpuPerRequestUS)), ("proxy_core_busy_total", .opt(proxyCoreBusy)), ("load_core_busy_total", .opt(loadCoreBusy)),
+            ("load_side_cpu_seconds", .number(loadSideCPUSeconds)),
+            ("other_work_proxy_core", .opt(otherWorkOnProxyCore)), ("other_work_load_core", .opt(otherWorkOnLoadCore)),
             ("counted", .bool(saturated)),
         ])
     }

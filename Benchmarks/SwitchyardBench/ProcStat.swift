@@ -45,6 +45,16 @@ enum ProcStat {
         Double(tree(root).reduce(0) { $0 + ticks($1) }) / ticksPerSecond
     }
 
+    /// CPU seconds of the load side: this process (the load loop with the upstreams and the
+    /// built-in generator) plus its reaped children (wrk, which is waited for after each run).
+    static func loadSideSeconds() -> Double {
+        var me = rusage(), kids = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &me)
+        getrusage(RUSAGE_CHILDREN.rawValue, &kids)
+        func s(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return s(me.ru_utime) + s(me.ru_stime) + s(kids.ru_utime) + s(kids.ru_stime)
+    }
+
     /// (busy, total) ticks of one core from /proc/stat; busy excludes idle and iowait.
     static func coreTicks(_ core: Int) -> (busy: UInt64, total: UInt64)? {
         guard let text = readTextFile("/proc/stat") else { return nil }

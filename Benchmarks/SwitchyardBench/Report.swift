@@ -6,6 +6,8 @@ struct RunRecord {
     let load: LoadResult
     /// CPU seconds the proxy's process tree used during the run (nil for direct).
     let proxyCPUSeconds: Double?
+    /// CPU seconds of the load side (this process and wrk) during the run.
+    let loadSideCPUSeconds: Double
     /// Whole-core busy fractions from /proc/stat: anything else running there shows up here.
     let proxyCoreBusy: Double?
     let loadCoreBusy: Double?
@@ -25,13 +27,23 @@ struct RunRecord {
         return max(0, core - min(b, 1))
     }
 
+    /// Share of the load core used by other processes: its busy time minus the load side's.
+    var otherWorkOnLoadCore: Double? {
+        guard let core = loadCoreBusy, load.seconds > 0 else { return nil }
+        return max(0, core - min(loadSideCPUSeconds / load.seconds, 1))
+    }
+
+    /// The larger of the two interference figures (0 when unknown).
+    var otherWork: Double { max(otherWorkOnProxyCore ?? 0, otherWorkOnLoadCore ?? 0) }
+
     /// Why a run does not count: the load side could not keep up, or something else ran on the
     /// proxy core.
     var notCountedReason: String {
-        if let other = otherWorkOnProxyCore, other > Report.noiseThreshold {
-            return "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))% (core shared: \(Report.fixed(other * 100, 0))% other work)"
-        }
-        return "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))%"
+        var shared: [String] = []
+        if let o = otherWorkOnProxyCore, o > Report.noiseThreshold { shared.append("\(Report.fixed(o * 100, 0))% other work on its core") }
+        if let o = otherWorkOnLoadCore, o > Report.noiseThreshold { shared.append("\(Report.fixed(o * 100, 0))% on the load core") }
+        let base = "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))%"
+        return shared.isEmpty ? base : base + " (" + shared.joined(separator: ", ") + ")"
     }
 }
 
