@@ -22,6 +22,11 @@ public enum AdminCommand: Equatable, Sendable {
     case serverAdd(pool: String, address: String, weight: Int?)
     case serverRemove(pool: String, address: String)
     case reload, shutdown
+    /// Back to the previous configuration generation's values (as a new generation).
+    case undo
+    /// A changing command applied only if the configuration is still at `generation`
+    /// (`... if-generation N`), so two controllers cannot overwrite each other's changes.
+    indirect case ifGeneration(UInt64, AdminCommand)
 
     /// The command words, e.g. "server weight" (for audit logs and `help`).
     public var name: String {
@@ -36,6 +41,8 @@ public enum AdminCommand: Equatable, Sendable {
         case .serverAdd: return "server add"
         case .serverRemove: return "server remove"
         case .reload: return "reload"
+        case .undo: return "undo"
+        case .ifGeneration(_, let inner): return inner.name
         case .shutdown: return "shutdown"
         }
     }
@@ -58,14 +65,17 @@ public enum AdminCommand: Equatable, Sendable {
         "server ready POOL HOST:PORT",
         "server add POOL HOST:PORT [weight N]",
         "server remove POOL HOST:PORT",
+        "undo",
         "reload",
         "shutdown",
         "help",
+        "(any changing command) ... if-generation N",
     ]
 
     /// Every command's name, in the order of `usage`.
     public static let names: [String] = usage.map { u in
         let words = u.split(separator: " ")
+        if words.first == "(any" { return "if-generation" }
         return words.first == "server" ? words.prefix(2).joined(separator: " ") : String(words[0])
     }
 }
@@ -74,8 +84,10 @@ extension AdminCommand: CustomStringConvertible {
     /// The canonical command line; parsing it gives back the same command.
     public var description: String {
         switch self {
-        case .status, .stats, .help, .reload, .shutdown:
+        case .status, .stats, .help, .reload, .shutdown, .undo:
             return name
+        case .ifGeneration(let g, let inner):
+            return "\(inner) if-generation \(g)"
         case .split(let parts):
             return (["split"] + parts.map { "\($0.pool)=\($0.weight)" }).joined(separator: " ")
         case .serverWeight(let pool, let address, let weight):

@@ -25,7 +25,26 @@ public enum AdminCommandParser {
         return s.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
     }
 
-    private static func parseTokens(_ t: [String]) throws -> AdminCommand {
+    private static func parseTokens(_ all: [String]) throws -> AdminCommand {
+        // `... if-generation N` makes any changing command conditional.
+        if all.count >= 2, all[all.count - 2] == "if-generation" {
+            let text = all[all.count - 1]
+            guard let g = UInt64(text), text.allSatisfy({ $0 >= "0" && $0 <= "9" }) else {
+                throw AdminError(code: AdminError.Code.badNumber, message: "bad generation \(quote(text)) after 'if-generation' (expected a number)")
+            }
+            let inner = try parseTokens(Array(all.dropLast(2)))
+            guard inner.isMutating, !(inner == .shutdown) else {
+                throw AdminError(code: AdminError.Code.badArgument, message: "'if-generation' applies to commands that change the configuration, not '\(inner.name)'")
+            }
+            if case .ifGeneration = inner {
+                throw AdminError(code: AdminError.Code.badArgument, message: "'if-generation' given twice")
+            }
+            return .ifGeneration(g, inner)
+        }
+        if all.last == "if-generation" {
+            throw AdminError(code: AdminError.Code.missingArgument, message: "'if-generation' needs a generation number")
+        }
+        let t = all
         guard let word = t.first else {
             throw AdminError(code: AdminError.Code.missingArgument, message: "empty command (try 'help')")
         }
@@ -36,6 +55,7 @@ public enum AdminCommandParser {
         case "help": try noArguments("help", args); return .help
         case "reload": try noArguments("reload", args); return .reload
         case "shutdown": try noArguments("shutdown", args); return .shutdown
+        case "undo": try noArguments("undo", args); return .undo
         case "split": return try parseSplit(args)
         case "server": return try parseServer(args)
         default:

@@ -28,6 +28,8 @@ public struct AdminError: Error, Equatable, Sendable, CustomStringConvertible {
         public static let duplicateServer = "duplicate_server"
         public static let allZeroSplit = "all_zero_split"
         public static let notImplemented = "not_implemented"
+        public static let generationConflict = "generation_conflict"
+        public static let nothingToUndo = "nothing_to_undo"
         public static let `internal` = "internal"
     }
 }

@@ -2,6 +2,12 @@
 public enum CommandSummary {
     public static func render(_ command: AdminCommand, reply: JSONValue) -> String {
         switch command {
+        case .ifGeneration(_, let inner):
+            return render(inner, reply: reply)
+        case .undo:
+            let split = reply["split"].map(StatusTable.splitText) ?? "(not reported)"
+            return "undone: back to the previous configuration; split is \(split)"
+                + (reply["generation"].map { " (generation \(Cell.text($0)))" } ?? "")
         case .split:
             let split = reply["split"].map(StatusTable.splitText) ?? "(not reported)"
             return "split is now \(split)" + (reply["generation"].map { " (generation \(Cell.text($0)))" } ?? "")

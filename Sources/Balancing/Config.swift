@@ -178,6 +178,8 @@ public struct ProxyConfig: Hashable, Sendable {
     public var trustedProxies: [CIDR]
     /// `metrics ADDR:PORT`: Prometheus `/metrics` plus `/ready` and `/live` (nil = off).
     public var metrics: SocketAddressSpec? = nil
+    /// `audit-log PATH`: where admin changes are recorded (nil: the operational log).
+    public var auditLog: String? = nil
 
     /// Empty: no listeners, no pools, default timeouts and limits.
     public init() {

@@ -62,7 +62,7 @@ enum Usage {
 /// Mutable state while walking the lines; `finish` does the whole-file checks.
 struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
-        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics",
+        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics", "audit-log",
     ]
     /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
     static let poolDirectives: Set<String> = [
@@ -147,6 +147,10 @@ struct ConfigParserState {
         case "trusted-proxies": try trustedProxies(args, n)
         case "shutdown-delay": try shutdownDelay(args, n)
         case "metrics": try metrics(args, n)
+        case "audit-log":
+            try expectArguments("audit-log", args, count: 1, missing: "path", usage: "audit-log PATH", n)
+            try once("audit-log", n)
+            config.auditLog = args[args.startIndex]
         case "server":
             throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
         case _ where Self.poolDirectives.contains(directive):

@@ -21,7 +21,36 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         func callAsFunction(_ v: JSONValue) { call(v) }
     }
 
+    /// Where changes are recorded (time, caller uid/pid, command, old and new values).
+    public var audit: AuditLog?
+
     public func handle(_ command: AdminCommand, peer: AdminPeer, reply replyClosure: @escaping (JSONValue) -> Void) {
+        var command = command
+        if case .ifGeneration(let expected, let inner) = command {
+            guard expected == control.generation else {
+                replyClosure(AdminReply.error(AdminError(code: AdminError.Code.generationConflict,
+                    message: "the configuration is at generation \(control.generation), not \(expected); re-read 'status' and retry")))
+                return
+            }
+            command = inner
+        }
+        guard command.isMutating, command != .shutdown, let audit else {
+            dispatch(command, peer: peer, reply: replyClosure)
+            return
+        }
+        let before = control.auditView
+        let generationBefore = control.generation
+        let line = command.description
+        dispatch(command, peer: peer) { [control] result in
+            if control.generation != generationBefore {
+                audit.record(peer: peer, command: line, generationBefore: generationBefore,
+                             generationAfter: control.generation, old: before, new: control.auditView)
+            }
+            replyClosure(result)
+        }
+    }
+
+    private func dispatch(_ command: AdminCommand, peer: AdminPeer, reply replyClosure: @escaping (JSONValue) -> Void) {
         let reply = Reply(call: replyClosure)
         do throws(ControlError) {
             switch command {
@@ -59,6 +88,15 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             case .reload:
                 guard let onReload else { throw ControlError("not_implemented", "reload is not available in this build") }
                 onReload(replyClosure)
+            case .undo:
+                try control.undo()
+                let cfg = control.config
+                reply(AdminReply.ok([
+                    ("split", .object(zip(cfg.pools, cfg.split).map { ($0.name, .int(Int64($1))) })),
+                    ("generation", .int(Int64(control.generation))),
+                ]))
+            case .ifGeneration(_, let inner):
+                dispatch(inner, peer: peer, reply: replyClosure)
             case .shutdown:
                 guard let onShutdown else { throw ControlError("not_implemented", "shutdown is not available in this build") }
                 reply(AdminReply.ok([("shutting_down", .bool(true))]))

@@ -47,10 +47,35 @@ public final class ProxyControl: @unchecked Sendable {
     public private(set) var generation: UInt64 = 1
     public var uptimeSeconds: Double { Double(MonotonicClock.now() - startedAt) / 1e9 }
 
-    /// Publishes a configuration change (a new generation).
+    /// Publishes a configuration change (a new generation); the previous values are kept for `undo`.
     private func publish(_ next: ProxyConfig, draining nextDraining: Set<String>) throws(ControlError) {
+        let previous = (config, draining)
         try publishSnapshot(next, draining: nextDraining)
         generation += 1
+        history.append(previous)
+        if history.count > Self.historyLimit { history.removeFirst(history.count - Self.historyLimit) }
+    }
+
+    static let historyLimit = 64
+    private var history: [(ProxyConfig, Set<String>)] = []
+
+    /// Returns to the previous generation's configuration in one step, as a new generation.
+    public func undo() throws(ControlError) {
+        guard let (previous, previousDraining) = history.popLast() else {
+            throw ControlError("nothing_to_undo", "no earlier configuration to return to")
+        }
+        try publishSnapshot(previous, draining: previousDraining)
+        generation += 1
+    }
+
+    /// A compact view of what a change can touch (split, weights, drained servers), for the audit log.
+    public var auditView: [String: String] {
+        var v: [String: String] = [:]
+        v["split"] = zip(config.pools, config.split).map { "\($0.name)=\($1)" }.joined(separator: " ")
+        v["servers"] = config.pools.flatMap { p in
+            p.servers.map { s in "\(p.name)/\(s.address) w\(s.weight)" + (draining.contains(Self.key(p.name, s.address)) ? " draining" : "") }
+        }.joined(separator: ", ")
+        return v
     }
 
     /// Publishes the current configuration with fresh health views (no new generation).

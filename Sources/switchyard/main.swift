@@ -142,6 +142,12 @@ func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop:
             reply(AdminReply.error(AdminError(code: e.code, message: e.message)))
         }
     }
+    do {
+        bridge.audit = try AuditLog(path: config.auditLog)
+    } catch {
+        proxy.stop()
+        fail("\(error)")
+    }
     if let path = config.adminSocket {
         do {
             admin = try AdminServer(path: path, group: config.adminGroup, loop: loop, handler: bridge)

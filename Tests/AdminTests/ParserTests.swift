@@ -142,9 +142,20 @@ private func failure(_ line: String) -> AdminError? {
         #expect(failure("server drain blue \(a)")?.code == "bad_address", "\(a)")
     }
 
+    @Test func ifGenerationAndUndo() {
+        #expect(AdminCommandParser.parse("split blue=1 if-generation 7") == .success(.ifGeneration(7, .split([SplitAssignment(pool: "blue", weight: 1)]))))
+        #expect(AdminCommandParser.parse("undo") == .success(.undo))
+        #expect(AdminCommandParser.parse("undo if-generation 3") == .success(.ifGeneration(3, .undo)))
+        #expect(failure("status if-generation 3")?.code == "bad_argument")
+        #expect(failure("split blue=1 if-generation x")?.code == "bad_number")
+        #expect(failure("split blue=1 if-generation")?.code == "missing_argument")
+        #expect(failure("undo now")?.code == "extra_argument")
+        #expect(AdminCommand.ifGeneration(7, .undo).description == "undo if-generation 7")
+    }
+
     @Test func commandNamesAndUsage() {
         #expect(AdminCommand.names == ["status", "stats", "split", "server weight", "server drain", "server ready",
-                                       "server add", "server remove", "reload", "shutdown", "help"])
+                                       "server add", "server remove", "undo", "reload", "shutdown", "help", "if-generation"])
         #expect(AdminCommand.serverAdd(pool: "b", address: "1.2.3.4:5", weight: nil).name == "server add")
         #expect(AdminCommand.status.isMutating == false)
         #expect(AdminCommand.split([]).isMutating)

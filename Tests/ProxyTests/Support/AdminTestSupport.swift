@@ -82,7 +82,7 @@ final class InProcessAdminProxy: @unchecked Sendable {
     let port: UInt16
     private var thread: LoopThread?
 
-    init(config text: String, socketPath: String) throws {
+    init(config text: String, socketPath: String, group: String? = nil, auditPath: String? = nil) throws {
         Log.quiet = getenv("PROXYTESTS_LOG") == nil
         let config = try ConfigParser.parse(text, file: "test.conf")
         proxy = try ProxyServer(config: config)
@@ -93,8 +93,9 @@ final class InProcessAdminProxy: @unchecked Sendable {
         bridge = AdminBridge(control: control)
         self.socketPath = socketPath
         do {
+            if let auditPath { bridge.audit = try AuditLog(path: auditPath) }
             // Created before the loop runs, so this thread may register it.
-            admin = try AdminServer(path: socketPath, group: nil, loop: loop, handler: bridge)
+            admin = try AdminServer(path: socketPath, group: group, loop: loop, handler: bridge)
         } catch {
             proxy.stop()
             throw error
