@@ -16,13 +16,19 @@ final class Contender {
     let kind: ContenderKind
     let port: UInt16
     let child: Child?
+    /// Runtime API socket: Switchyard's admin socket, HAProxy's stats socket (level admin).
+    let adminSocket: String?
+    /// Started with two workers/threads and not pinned (the `workers-auto` scenario).
+    let multi: Bool
     var name: String { kind.rawValue }
     var isProxy: Bool { child != nil }
 
-    init(kind: ContenderKind, port: UInt16, child: Child?) {
+    init(kind: ContenderKind, port: UInt16, child: Child?, adminSocket: String? = nil, multi: Bool = false) {
         self.kind = kind
         self.port = port
         self.child = child
+        self.adminSocket = adminSocket
+        self.multi = multi
     }
 
     /// CPU seconds used so far by the proxy's process tree; nil for direct.
@@ -34,18 +40,22 @@ final class Contender {
 }
 
 /// How to configure and start each contender: 1 worker, no logging, keep-alive to both
-/// upstreams, split 90/10, pinned to the proxy core.
+/// upstreams, split 90/10, pinned to the proxy core. With `multi`: two workers/threads
+/// (Switchyard `workers auto` on this 2-core machine), unpinned, files suffixed `-multi`.
 enum Contenders {
     static func start(_ kind: ContenderKind, upstreams: Upstreams, dir: String, switchyard: String?,
-                      core: Int?) throws -> Contender {
-        if kind == .direct { return Contender(kind: .direct, port: upstreams.blue, child: nil) }
+                      core: Int?, multi: Bool = false) throws -> Contender {
+        if kind == .direct { return Contender(kind: .direct, port: upstreams.blue, child: nil, multi: multi) }
         let port = try Probe.freePort()
+        let suffix = multi ? "-multi" : ""
         let argv: [String]
+        var admin: String? = nil
         switch kind {
         case .switchyard:
             guard let bin = switchyard else { throw BenchError("switchyard binary not found (build it: swift build -c release --product switchyard)") }
-            let file = "\(dir)/switchyard.conf"
-            try writeTextFile(file, switchyardConfig(port: port, upstreams: upstreams))
+            let file = "\(dir)/switchyard\(suffix).conf"
+            admin = "\(dir)/admin\(suffix).sock"
+            try writeTextFile(file, switchyardConfig(port: port, upstreams: upstreams, admin: admin!, workers: multi ? "auto" : "1"))
             // Run a private copy: a rebuild during the bench neither changes the binary under
             // test nor fails with ETXTBSY.
             let copy = "\(dir)/switchyard"
@@ -53,30 +63,43 @@ enum Contenders {
             argv = [copy, "--config", file]
         case .nginx:
             guard let bin = Tools.nginx else { throw BenchError("nginx is not installed") }
-            let prefix = "\(dir)/nginx"
+            let prefix = "\(dir)/nginx\(suffix)"
             mkdir(prefix, 0o755)
-            try writeTextFile("\(prefix)/nginx.conf", nginxConfig(port: port, upstreams: upstreams, prefix: prefix))
+            try writeTextFile("\(prefix)/nginx.conf", nginxConfig(port: port, upstreams: upstreams, prefix: prefix, workers: multi ? 2 : 1))
             argv = [bin, "-p", prefix, "-e", "stderr", "-c", "\(prefix)/nginx.conf"]
         case .haproxy:
             guard let bin = Tools.haproxy else { throw BenchError("haproxy is not installed") }
-            let file = "\(dir)/haproxy.cfg"
-            try writeTextFile(file, haproxyConfig(port: port, upstreams: upstreams))
+            let file = "\(dir)/haproxy\(suffix).cfg"
+            admin = "\(dir)/haproxy\(suffix).sock"
+            try writeTextFile(file, haproxyConfig(port: port, upstreams: upstreams, statsSocket: admin!, threads: multi ? 2 : 1))
             argv = [bin, "-db", "-f", file]
         case .direct:
             fatalError("unreachable")
         }
-        let child = try Child(name: kind.rawValue, argv: Tools.pinned(argv, core: core), logPath: "\(dir)/\(kind.rawValue).log")
+        let child = try Child(name: kind.rawValue + suffix, argv: multi ? Tools.allCores(argv) : Tools.pinned(argv, core: core),
+                              logPath: "\(dir)/\(kind.rawValue)\(suffix).log")
         guard Probe.waitUntilServing(port: port, path: "/2b", timeoutMS: 10_000, while: { child.isRunning }) else {
             child.stop()
-            throw BenchError("\(kind.rawValue) did not start serving on 127.0.0.1:\(port) within 10 s; its log:\n\(child.logTail())")
+            throw BenchError("\(kind.rawValue)\(suffix) did not start serving on 127.0.0.1:\(port) within 10 s; its log:\n\(child.logTail())")
         }
-        return Contender(kind: kind, port: port, child: child)
+        return Contender(kind: kind, port: port, child: child, adminSocket: admin, multi: multi)
     }
 
-    static func switchyardConfig(port: UInt16, upstreams: Upstreams) -> String {
+    /// Switchyard's default connection limit is (RLIMIT_NOFILE − 64) / 2, i.e. 9,968 under a
+    /// 20,000 hard limit: too few for idle-10k, whose idle connections need only one descriptor
+    /// each. Below 12,000 the limit is set explicitly (capped at the hard limit − 1000).
+    static var connectionLimitLine: String {
+        let hard = FileLimit.hard
+        return (hard - 64) / 2 >= 12_000 ? "" : "limit connections \(min(12_000, hard - 1000))"
+    }
+
+    /// `admin PATH` opens the runtime API the split scenarios use (no cost when unused).
+    static func switchyardConfig(port: UInt16, upstreams: Upstreams, admin: String, workers: String = "1") -> String {
         """
         listen 127.0.0.1:\(port)
-        workers 1
+        workers \(workers)
+        admin \(admin)
+        \(connectionLimitLine)
         pool blue {
             server 127.0.0.1:\(upstreams.blue)
         }
@@ -91,14 +114,17 @@ enum Contenders {
     /// nginx as a plain reverse proxy. Raised from the defaults: keepalive_requests (1000 would
     /// make wrk reconnect every 1000 requests), worker_connections; temp files disabled so a
     /// 100 KiB response never touches disk.
-    static func nginxConfig(port: UInt16, upstreams: Upstreams, prefix: String) -> String {
+    /// Uploads: `client_max_body_size 0` (no 1 MiB cap) and `proxy_request_buffering off`, so a
+    /// request body is streamed to the upstream like HAProxy and Switchyard do, not spooled to
+    /// a temp file first.
+    static func nginxConfig(port: UInt16, upstreams: Upstreams, prefix: String, workers: Int = 1) -> String {
         let user = geteuid() == 0 ? "user root;\n" : ""
         return """
-        \(user)worker_processes 1;
+        \(user)worker_processes \(workers);
         daemon off;
         pid \(prefix)/nginx.pid;
         error_log stderr crit;
-        worker_rlimit_nofile 65536;
+        worker_rlimit_nofile \(FileLimit.hard);
         events { worker_connections 20000; }
         http {
             access_log off;
@@ -122,6 +148,8 @@ enum Contenders {
                     proxy_http_version 1.1;
                     proxy_set_header Connection "";
                     proxy_max_temp_file_size 0;
+                    proxy_request_buffering off;
+                    client_max_body_size 0;
                 }
             }
         }
@@ -131,11 +159,19 @@ enum Contenders {
 
     /// HAProxy in HTTP mode: one thread, round robin 90/10, idle server connections reused
     /// by any client (`http-reuse always`), no log lines configured.
-    static func haproxyConfig(port: UInt16, upstreams: Upstreams) -> String {
-        """
+    /// `maxconn 25000` so the idle-10k scenario fits (see `no strict-limits` below); the stats socket at
+    /// level admin is the runtime API the split-flip scenario uses (`set weight`).
+    static func haproxyConfig(port: UInt16, upstreams: Upstreams, statsSocket: String, threads: Int = 1) -> String {
+        // HAProxy wants 2 descriptors per connection (maxsock ≈ 2 × maxconn). Under a lower hard
+        // limit `no strict-limits` makes the failed setrlimit a warning: it then runs with the
+        // hard limit, which still holds 10,000 idle client connections (one descriptor each).
+        let enough = FileLimit.hard >= 2 * 25000 + 1000
+        return """
         global
-            nbthread 1
-            maxconn 8000
+            nbthread \(threads)
+            maxconn 25000
+            \(enough ? "ulimit-n \(2 * 25000 + 1000)" : "no strict-limits")
+            stats socket \(statsSocket) level admin
 
         defaults
             mode http

@@ -62,6 +62,8 @@ extension RunRecord {
             ("load_side_cpu_seconds", .number(loadSideCPUSeconds)),
             ("other_work_proxy_core", .opt(otherWorkOnProxyCore)), ("other_work_load_core", .opt(otherWorkOnLoadCore)),
             ("counted", .bool(saturated)),
+            ("variant", variant.map { .string($0) } ?? .null), ("unpinned", .bool(unpinned)),
+            ("metrics", .object(metrics.map { ($0.0, .number($0.1)) })),
         ])
     }
 }
@@ -75,6 +77,7 @@ extension Stats {
 extension Report {
     /// Per scenario: each contender's medians and the ratios, as printed in the tables.
     static func summaryJSON(_ scenario: Scenario, _ records: [RunRecord], contenders: [String], rounds: Int) -> JSON {
+        if !scenario.isLoad { return specialSummaryJSON(scenario, records, contenders: contenders, rounds: rounds) }
         let rows: [JSON] = contenders.compactMap { c in
             let rs = records.filter { $0.contender == c }
             guard let rps = Stats(rs.map { $0.load.rps }) else { return nil }

@@ -4,7 +4,7 @@ import Glibc
 /// A blocking-style HTTP/1.1 client with a deadline on every step, for readiness checks and the
 /// split check (not for load). One keep-alive connection.
 final class Probe {
-    private let fd: Int32
+    let fd: Int32
     private var buffer: [UInt8] = []
 
     struct Response {
@@ -24,6 +24,19 @@ final class Probe {
     }
 
     deinit { Sys.close(fd) }
+
+    /// Makes the coming close send a RST (SO_LINGER 0): no TIME_WAIT, so thousands of probe
+    /// connections can be opened again right away.
+    func resetOnClose() {
+        var l = linger(l_onoff: 1, l_linger: 0)
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
+    }
+
+    /// True when the peer has closed (or reset) this idle connection: readable with nothing to read.
+    var peerClosed: Bool {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&p, 1, 0) > 0
+    }
 
     /// Sends GET `path` and reads one response (Content-Length framing).
     func get(_ path: String, timeoutMS: Int32 = 2000) -> Response? {

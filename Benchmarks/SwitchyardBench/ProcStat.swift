@@ -40,6 +40,20 @@ enum ProcStat {
         return result
     }
 
+    /// VmRSS of one process in KiB (0 when it is gone).
+    static func rssKiB(_ pid: Int32) -> Int {
+        guard let text = readTextFile("/proc/\(pid)/status") else { return 0 }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            return line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        }
+        return 0
+    }
+
+    /// VmRSS of `root`'s whole process tree (nginx master + workers), in bytes.
+    static func treeRSSBytes(_ root: Int32) -> Int {
+        tree(root).reduce(0) { $0 + rssKiB($1) } * 1024
+    }
+
     /// CPU seconds used so far by `root`'s process tree.
     static func treeSeconds(_ root: Int32) -> Double {
         Double(tree(root).reduce(0) { $0 + ticks($1) }) / ticksPerSecond

@@ -161,6 +161,12 @@ enum Tools {
         return nil
     }
 
+    /// `taskset -c 0-N argv…`: undoes the bench's own pinning (children inherit core 1).
+    static func allCores(_ argv: [String]) -> [String] {
+        guard taskset != nil, Affinity.coreCount > 1 else { return argv }
+        return ["taskset", "-c", "0-\(Affinity.coreCount - 1)"] + argv
+    }
+
     /// `taskset -c CORE argv…` when pinning is possible, else argv unchanged.
     static func pinned(_ argv: [String], core: Int?) -> [String] {
         guard let core, taskset != nil else { return argv }
@@ -213,5 +219,39 @@ func copyFile(_ from: String, to: String, mode: mode_t) throws {
             guard w > 0 else { throw BenchError("write error on \(to)") }
             off += w
         }
+    }
+}
+
+
+/// RLIMIT_NOFILE for the bench and (inherited) its children.
+enum FileLimit {
+    static var hard: Int {
+        var rl = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 1024 }
+        return rl.rlim_max == rlim_t.max ? 1 << 20 : Int(rl.rlim_max)
+    }
+
+    static var soft: Int {
+        var rl = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 1024 }
+        return rl.rlim_max == rlim_t.max ? 1 << 20 : Int(rl.rlim_cur)
+    }
+
+    /// Raises the hard limit to at least `target` (works as root, or when it already is), then
+    /// the soft limit to the hard limit. Children inherit both, so Switchyard (which raises its
+    /// soft limit to the hard one) sizes its connection limit from this: (limit - 64) / 2.
+    @discardableResult
+    static func raise(to target: Int) -> Int {
+        var rl = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 1024 }
+        if rl.rlim_max != rlim_t.max && Int(rl.rlim_max) < target {
+            var up = rl
+            up.rlim_max = rlim_t(target)
+            up.rlim_cur = rlim_t(target)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &up) == 0 { return target }
+        }
+        rl.rlim_cur = rl.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl)
+        return soft
     }
 }

@@ -11,6 +11,15 @@ struct RunRecord {
     /// Whole-core busy fractions from /proc/stat: anything else running there shows up here.
     let proxyCoreBusy: Double?
     let loadCoreBusy: Double?
+    /// "flip" / "no-flip" in split-flip; nil elsewhere.
+    var variant: String? = nil
+    /// Proxy not pinned (workers-auto): `proxyCoreBusy` is core 0, `loadCoreBusy` core 1, and a
+    /// run counts when both cores were >= 95% busy (the machine was the limit).
+    var unpinned = false
+    /// Scenario-specific figures (idle RSS, flips, propagation latencies), also in the JSON.
+    var metrics: [(String, Double)] = []
+
+    func metric(_ name: String) -> Double? { metrics.first { $0.0 == name }?.1 }
 
     /// How busy the proxy kept its core: its CPU time over the load's measured duration.
     var busy: Double? { proxyCPUSeconds.map { $0 / load.seconds } }
@@ -19,10 +28,14 @@ struct RunRecord {
         return c / Double(load.requests) * 1e6
     }
     /// The busy-core rule: only a saturated proxy's req/s says how fast it is.
-    var saturated: Bool { (busy ?? 0) >= Report.busyThreshold }
+    var saturated: Bool {
+        if unpinned { return (proxyCoreBusy ?? 0) >= Report.busyThreshold && (loadCoreBusy ?? 0) >= Report.busyThreshold }
+        return (busy ?? 0) >= Report.busyThreshold
+    }
 
     /// Share of the proxy core used by other processes (a build, a browser…) during the run.
     var otherWorkOnProxyCore: Double? {
+        if unpinned { return nil }
         guard let core = proxyCoreBusy, let b = busy else { return nil }
         return max(0, core - min(b, 1))
     }
@@ -30,6 +43,11 @@ struct RunRecord {
     /// Share of the load core used by other processes: its busy time minus the load side's.
     var otherWorkOnLoadCore: Double? {
         guard let core = loadCoreBusy, load.seconds > 0 else { return nil }
+        if unpinned {
+            // Both cores together minus the proxy and the load side: other work anywhere.
+            guard let c0 = proxyCoreBusy, let b = busy else { return nil }
+            return max(0, c0 + core - b - loadSideCPUSeconds / load.seconds)
+        }
         return max(0, core - min(loadSideCPUSeconds / load.seconds, 1))
     }
 
@@ -42,6 +60,10 @@ struct RunRecord {
         var shared: [String] = []
         if let o = otherWorkOnProxyCore, o > Report.noiseThreshold { shared.append("\(Report.fixed(o * 100, 0))% other work on its core") }
         if let o = otherWorkOnLoadCore, o > Report.noiseThreshold { shared.append("\(Report.fixed(o * 100, 0))% on the load core") }
+        if unpinned {
+            let base = "\(contender) cores \(Report.fixed((proxyCoreBusy ?? 0) * 100, 0))%/\(Report.fixed((loadCoreBusy ?? 0) * 100, 0))%"
+            return shared.isEmpty ? base : base + " (" + shared.joined(separator: ", ") + ")"
+        }
         let base = "\(contender) \(Report.fixed((busy ?? 0) * 100, 0))%"
         return shared.isEmpty ? base : base + " (" + shared.joined(separator: ", ") + ")"
     }
@@ -68,7 +90,12 @@ enum Report {
     /// Prints the per-scenario table and the ratio lines.
     static func printScenario(_ scenario: Scenario, _ records: [RunRecord], contenders: [String], rounds: Int) {
         print("\n== \(scenario.name): \(scenario.summary)")
-        let header = ["contender", "req/s median", "(min–max)", "p50", "p99", "CPU µs/req", "core busy", "errors"]
+        var header = ["contender", "req/s median", "(min–max)", "p50", "p99", "CPU µs/req", "core busy", "errors"]
+        if scenario.bodyBytes > 0 { header.insert("MiB/s up", at: 3) }
+        if scenario.multiWorkerUnpinned {
+            header[6] = "proxy cores"
+            header += ["core0", "core1", "load cores"]
+        }
         var rows: [[String]] = []
         for c in contenders {
             let rs = records.filter { $0.contender == c }
@@ -77,14 +104,46 @@ enum Report {
             let cpu = Stats(rs.compactMap { $0.cpuPerRequestUS })
             let busy = Stats(rs.compactMap { $0.busy })
             let errors = rs.reduce(0) { $0 + $1.load.errors + $1.load.non2xx }
-            rows.append([c, grouped(rps.median), "(\(grouped(rps.min))–\(grouped(rps.max)))",
-                         latency(p50.median), latency(p99.median),
-                         cpu.map { fixed($0.median, 2) } ?? "-",
-                         busy.map { fixed($0.median * 100, 1) + "%" } ?? "-",
-                         String(errors)])
+            var row = [c, grouped(rps.median), "(\(grouped(rps.min))–\(grouped(rps.max)))",
+                       latency(p50.median), latency(p99.median),
+                       cpu.map { fixed($0.median, 2) } ?? "-",
+                       busy.map { scenario.multiWorkerUnpinned ? fixed($0.median, 2) : fixed($0.median * 100, 1) + "%" } ?? "-",
+                       String(errors)]
+            if scenario.bodyBytes > 0 {
+                row.insert(fixed(rps.median * Double(scenario.bodyBytes) / 1_048_576, 0), at: 3)
+            }
+            if scenario.multiWorkerUnpinned {
+                let c0 = Stats(rs.compactMap { $0.proxyCoreBusy }), c1 = Stats(rs.compactMap { $0.loadCoreBusy })
+                let ls = Stats(rs.map { $0.load.seconds > 0 ? $0.loadSideCPUSeconds / $0.load.seconds : 0 })
+                row += [c0.map { fixed($0.median * 100, 0) + "%" } ?? "-", c1.map { fixed($0.median * 100, 0) + "%" } ?? "-",
+                        ls.map { fixed($0.median, 2) } ?? "-"]
+            }
+            rows.append(row)
         }
         printTable(header, rows)
+        if scenario.multiWorkerUnpinned {
+            for c in contenders {
+                let rs = records.filter { $0.contender == c }
+                guard !rs.isEmpty else { continue }
+                print("  bound: \(c.padding(11)) \(boundBy(rs))")
+            }
+        }
         for line in ratioLines(records, contenders: contenders, rounds: rounds) { print(line) }
+    }
+
+    /// workers-auto: what limited the run, from both cores' busy figures and who used them.
+    static func boundBy(_ rs: [RunRecord]) -> String {
+        let c0 = Stats(rs.compactMap { $0.proxyCoreBusy })?.median ?? 0
+        let c1 = Stats(rs.compactMap { $0.loadCoreBusy })?.median ?? 0
+        let proxy = Stats(rs.compactMap { $0.busy })?.median ?? 0
+        let load = Stats(rs.map { $0.load.seconds > 0 ? $0.loadSideCPUSeconds / $0.load.seconds : 0 })?.median ?? 0
+        let figures = "core0 \(fixed(c0 * 100, 0))%, core1 \(fixed(c1 * 100, 0))%; proxy \(fixed(proxy, 2)) cores, load side \(fixed(load, 2)) cores"
+        if c0 >= busyThreshold && c1 >= busyThreshold {
+            let who = proxy > load ? "the proxy used most of it" : "the load side used most of it"
+            return "both cores busy — the machine (\(figures); \(who))"
+        }
+        if c1 >= busyThreshold { return "core 1 full (load side + whatever proxy work landed there), core 0 not — the load side (\(figures))" }
+        return "neither core full — latency/scheduling, not CPU (\(figures))"
     }
 
     /// The subject is Switchyard when it ran, else the first proxy that did.
@@ -135,7 +194,10 @@ enum Report {
             if let s = r.rps {
                 lines.append("  req/s   \(label) \(fixed(s.median, 2)) (\(fixed(s.min, 2))–\(fixed(s.max, 2)))  [\(s.count)/\(rounds) rounds counted]")
             } else {
-                lines.append("  req/s   \(label) not counted: proxy core below 95% busy, so the load side (or other work) was the bottleneck: \(r.skipped.prefix(3).joined(separator: ", "))")
+                let why = records.contains { $0.unpinned }
+                    ? "not both cores ≥ 95% busy, so the machine was not the limit"
+                    : "proxy core below 95% busy, so the load side (or other work) was the bottleneck"
+                lines.append("  req/s   \(label) not counted: \(why): \(r.skipped.prefix(3).joined(separator: ", "))")
             }
             if let s = r.cpu {
                 lines.append("  CPU/req \(label) \(fixed(s.median, 2)) (\(fixed(s.min, 2))–\(fixed(s.max, 2)))  [lower = cheaper; all rounds]")

@@ -33,7 +33,8 @@ do {
 
 Child.installSignalCleanup()
 atexit { killRegisteredChildren() }
-_ = Sys.raiseFileLimit()
+// idle-10k: 10,000 client sockets here, and as many (plus upstream ones) in each proxy.
+FileLimit.raise(to: 65536)
 
 // Pin before any thread exists, so the origin and load threads inherit the load core.
 let proxyCore: Int?, loadCore: Int?
@@ -102,6 +103,7 @@ do {
     let ports = upstream!.ports
     print("switchyard-bench: proxy core \(proxyCore.map(String.init) ?? "-"), load+upstream core \(loadCore.map(String.init) ?? "-")")
     print("upstreams: \(upstream!.label), blue 127.0.0.1:\(ports.blue) (weight 90), green 127.0.0.1:\(ports.green) (weight 10)")
+    print("open-file limit \(FileLimit.soft) (hard \(FileLimit.hard)), inherited by every contender")
     print("load: \(useWrk ? "wrk -t1 (\(Tools.wrk!))" : "built-in load generator on the upstream's loop (1 thread)"); \(options.rounds) rounds × \(Report.fixed(options.seconds, 0)) s, warm-up \(Report.fixed(options.warmupSeconds, 0)) s")
 
     // Benchmarks on a shared machine are noise: say so up front when the cores are not idle.
@@ -132,7 +134,22 @@ do {
     }
     guard contenders.contains(where: { $0.isProxy }) || contenders.count > 0 else { throw BenchError("no contender could start") }
 
-    let bench = Bench(options: options, dir: dir, proxyCore: proxyCore, loadCore: loadCore, useWrk: useWrk, loadSide: side)
+    var bench = Bench(options: options, dir: dir, proxyCore: proxyCore, loadCore: loadCore, useWrk: useWrk, loadSide: side)
+    // workers-auto: a second set of contenders with two workers each, unpinned, started only for
+    // that scenario (and stopped after it); the pinned set stays up, idle.
+    bench.startMulti = {
+        var set: [Contender] = []
+        for kind in options.contenders {
+            do {
+                let c = try Contenders.start(kind, upstreams: ports, dir: dir, switchyard: switchyard, core: nil, multi: true)
+                print("   \(kind.rawValue.padding(11)) 2 workers, unpinned: 127.0.0.1:\(c.port)\(c.child.map { "  pid \($0.pid)" } ?? "")")
+                set.append(c)
+            } catch {
+                print("   \(kind.rawValue.padding(11)) skipped: \(error)")
+            }
+        }
+        return set
+    }
     let scenarios = options.scenarios
     guard !scenarios.isEmpty else { throw BenchError("no scenario matches \(options.scenarioFilter)") }
     let records = bench.run(scenarios: scenarios, contenders: &contenders)
@@ -155,6 +172,7 @@ do {
                 ("name", .string(s.name)), ("summary", .string(s.summary)), ("method", .string(s.method)),
                 ("path", .string(s.path)), ("connections", .int(s.connections)), ("body_bytes", .int(s.bodyBytes)),
                 ("new_connection_per_request", .bool(s.newConnectionPerRequest)),
+                ("kind", .string(s.kindName)), ("multi_worker_unpinned", .bool(s.multiWorkerUnpinned)),
             ]) })),
             ("runs", .array(records.map(\.json))),
             ("summary", .array(scenarios.map { s in
