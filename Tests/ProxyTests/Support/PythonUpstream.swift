@@ -87,33 +87,11 @@ final class PythonUpstream: @unchecked Sendable {
         let readyPath = scratch.file("\(tag).ready")
         unlink(readyPath)
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
         let python = Self.interpreter
         let args = [python, "-u", Self.scriptPath, "--name", name, "--mode", mode.rawValue, "--port", "\(port)",
                     "--delay-ms", "\(delayMS)", "--healthz-status", "\(healthzStatus)",
                     "--log", logPath, "--ready-file", readyPath]
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var child: pid_t = 0
-        let r = posix_spawnp(&child, python, &actions, &attr, argv, environ)
-        guard r == 0 else { throw SpawnedProxy.SpawnError("posix_spawnp \(python): \(String(cString: strerror(r)))") }
+        let child = try spawnChild(args, outputPath: stderrPath, searchPath: true)
         pid = child
 
         let until = monotonicSeconds() + startTimeout

@@ -32,31 +32,7 @@ final class SpawnedProxy: @unchecked Sendable {
         guard access(binary, X_OK) == 0 else {
             throw SpawnError("the switchyard binary is missing at \(binary): run `swift build` first")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, stderrPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        // The child must see SIGTERM/SIGINT/SIGHUP however this test process has them set.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for s in [SIGTERM, SIGINT, SIGHUP, SIGPIPE] { sigaddset(&defaults, s) }
-        posix_spawnattr_setsigdefault(&attr, &defaults)
-        var mask = sigset_t()
-        sigemptyset(&mask)
-        posix_spawnattr_setsigmask(&attr, &mask)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
-        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(binary), strdup("--config"), strdup(configPath), nil]
-        defer { for a in argv { free(a) } }
-        var child: pid_t = 0
-        let r = posix_spawn(&child, binary, &actions, &attr, argv, environ)
-        guard r == 0 else { throw SpawnError("posix_spawn \(binary): \(String(cString: strerror(r)))") }
+        let child = try spawnChild([binary, "--config", configPath], outputPath: stderrPath)
         pid = child
 
         // Wait until the proxy accepts (or exits, or the time runs out).
