@@ -51,7 +51,7 @@ enum Demo {
         Try:
           curl -s http://127.0.0.1:\(port)/
           curl -si http://127.0.0.1:\(port)/ | grep X-Served-By
-          for i in $(seq 10); do curl -s http://127.0.0.1:\(port)/ | grep -o 'blue\\|green' | head -1; done
+          for i in $(seq 20); do curl -s http://127.0.0.1:\(port)/ | grep -o 'blue\\|green' | head -1; done | sort | uniq -c
 
         Shift traffic with yardctl (admin socket \(AdminDefaults.socketPath)):
           swift run -c release yardctl status

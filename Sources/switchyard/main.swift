@@ -187,6 +187,12 @@ func option(_ name: String, in args: inout [String]) -> String? {
     return v
 }
 
+// Before any thread exists (the demo's storefronts start threads before the proxy does): every
+// thread inherits these signals blocked, so they reach only the control loop's signalfd and
+// never a worker or storefront thread, where their default action would kill the process.
+signal(SIGPIPE, SIG_IGN)
+SignalSource.blockInThisThread([SIGINT, SIGTERM, SIGHUP])
+
 var args = Array(CommandLine.arguments.dropFirst())
 if args.contains("--version") { print("switchyard \(version)"); exit(0) }
 if args.contains("--help") || args.contains("-h") { usage() }
