@@ -60,10 +60,9 @@ func loadConfig(_ path: String) -> ProxyConfig {
 }
 
 /// Runs the proxy until a graceful shutdown completes. Signals arrive through a signalfd on the
-/// main thread's own loop (which also hosts the admin socket), never as async handlers.
+/// main thread's own loop (which also hosts the admin socket), never as async handlers; they
+/// are blocked in every thread at the top of main.swift.
 func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop: @escaping () -> Void = {}) -> Never {
-    signal(SIGPIPE, SIG_IGN)
-    SignalSource.blockInThisThread([SIGINT, SIGTERM, SIGHUP])
     let proxy: ProxyServer
     do {
         proxy = try ProxyServer(config: config)
