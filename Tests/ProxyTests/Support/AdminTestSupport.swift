@@ -69,6 +69,18 @@ func readWholeFile(_ path: String) -> String {
     return String(decoding: out, as: UTF8.self)
 }
 
+/// Runs `body` on `loop`'s thread and waits (bounded by `timeout`) for its result.
+func runOnLoop<T: Sendable>(_ loop: EventLoop, timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
+    let box = Shared<T?>(nil)
+    loop.execute { box.set(body()) }
+    let until = monotonicSeconds() + timeout
+    while monotonicSeconds() < until {
+        if let v = box.value { return v }
+        sleepMilliseconds(1)
+    }
+    return box.value
+}
+
 /// A proxy running in this process plus its admin socket on a control loop of its own, wired the
 /// way `runProxy` in Sources/switchyard/main.swift does it (ProxyControl + AdminBridge +
 /// AdminServer on one EventLoop run by a LoopThread).
@@ -125,14 +137,7 @@ final class InProcessAdminProxy: @unchecked Sendable {
 
     /// Runs `body` on the control loop's thread and waits (bounded) for its result.
     func onControlLoop<T: Sendable>(timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
-        let box = Shared<T?>(nil)
-        loop.execute { box.set(body()) }
-        let until = monotonicSeconds() + timeout
-        while monotonicSeconds() < until {
-            if let v = box.value { return v }
-            sleepMilliseconds(1)
-        }
-        return box.value
+        runOnLoop(loop, timeout: timeout, body)
     }
 
     func stop() {

@@ -55,14 +55,7 @@ final class MetricsTestProxy: @unchecked Sendable {
 
     /// Runs `body` on the control loop's thread and waits (bounded) for its result.
     func onControlLoop<T: Sendable>(timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
-        let box = Shared<T?>(nil)
-        loop.execute { box.set(body()) }
-        let until = monotonicSeconds() + timeout
-        while monotonicSeconds() < until {
-            if let v = box.value { return v }
-            sleepMilliseconds(1)
-        }
-        return box.value
+        runOnLoop(loop, timeout: timeout, body)
     }
 
     /// One request to the metrics endpoint on a fresh connection (it answers one per connection).
