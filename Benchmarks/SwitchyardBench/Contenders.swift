@@ -118,23 +118,7 @@ enum Contenders {
     /// request body is streamed to the upstream like HAProxy and Switchyard do, not spooled to
     /// a temp file first.
     static func nginxConfig(port: UInt16, upstreams: Upstreams, prefix: String, workers: Int = 1) -> String {
-        let user = geteuid() == 0 ? "user root;\n" : ""
-        return """
-        \(user)worker_processes \(workers);
-        daemon off;
-        pid \(prefix)/nginx.pid;
-        error_log stderr crit;
-        worker_rlimit_nofile \(FileLimit.hard);
-        events { worker_connections 20000; }
-        http {
-            access_log off;
-            keepalive_requests 100000000;
-            keepalive_timeout 120s;
-            client_body_temp_path \(prefix)/client_body;
-            proxy_temp_path \(prefix)/proxy;
-            fastcgi_temp_path \(prefix)/fastcgi;
-            uwsgi_temp_path \(prefix)/uwsgi;
-            scgi_temp_path \(prefix)/scgi;
+        return nginxPreamble(prefix: prefix, workers: workers, fileLimit: FileLimit.hard) + """
             upstream storefront {
                 server 127.0.0.1:\(upstreams.blue) weight=90;
                 server 127.0.0.1:\(upstreams.green) weight=10;
@@ -204,4 +188,28 @@ enum Contenders {
         }
         return seen
     }
+}
+
+/// The part of an nginx config both nginx roles share (proxy contender and `--upstream nginx`):
+/// process settings, no logging, long keep-alive, temp paths under `prefix`. Opens `http {`.
+func nginxPreamble(prefix: String, workers: Int, fileLimit: Int) -> String {
+    let user = geteuid() == 0 ? "user root;\n" : ""
+    return """
+    \(user)worker_processes \(workers);
+    daemon off;
+    pid \(prefix)/nginx.pid;
+    error_log stderr crit;
+    worker_rlimit_nofile \(fileLimit);
+    events { worker_connections 20000; }
+    http {
+        access_log off;
+        keepalive_requests 100000000;
+        keepalive_timeout 120s;
+        client_body_temp_path \(prefix)/client_body;
+        proxy_temp_path \(prefix)/proxy;
+        fastcgi_temp_path \(prefix)/fastcgi;
+        uwsgi_temp_path \(prefix)/uwsgi;
+        scgi_temp_path \(prefix)/scgi;
+
+    """
 }

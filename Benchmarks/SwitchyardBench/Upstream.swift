@@ -56,23 +56,7 @@ final class UpstreamSet {
 
             """
         }
-        let user = geteuid() == 0 ? "user root;\n" : ""
-        let conf = """
-        \(user)worker_processes 1;
-        daemon off;
-        pid \(prefix)/nginx.pid;
-        error_log stderr crit;
-        worker_rlimit_nofile 65536;
-        events { worker_connections 20000; }
-        http {
-            access_log off;
-            keepalive_requests 100000000;
-            keepalive_timeout 120s;
-            client_body_temp_path \(prefix)/client_body;
-            proxy_temp_path \(prefix)/proxy;
-            fastcgi_temp_path \(prefix)/fastcgi;
-            uwsgi_temp_path \(prefix)/uwsgi;
-            scgi_temp_path \(prefix)/scgi;
+        let conf = nginxPreamble(prefix: prefix, workers: 1, fileLimit: 65536) + """
         \(server(blue, "blue"))\(server(green, "green"))}
 
         """
