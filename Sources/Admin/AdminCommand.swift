@@ -9,6 +9,11 @@ public struct SplitAssignment: Equatable, Sendable {
     }
 }
 
+/// `rollout pause|resume|promote|abort`: commands on the running rollout.
+public enum RolloutVerb: String, CaseIterable, Equatable, Sendable {
+    case pause, resume, promote, abort
+}
+
 /// A parsed admin command. Addresses are syntactically valid but not canonical: the proxy side
 /// canonicalises them (e.g. `[::1]:80` vs `[0::1]:80`) when it looks servers up.
 public enum AdminCommand: Equatable, Sendable {
@@ -24,6 +29,11 @@ public enum AdminCommand: Equatable, Sendable {
     case reload, shutdown
     /// Back to the previous configuration generation's values (as a new generation).
     case undo
+    /// `rollout start POOL|PLAN [options]`: the words after `start`, validated by the proxy
+    /// (it knows the pools and the plans of the config file).
+    case rolloutStart([String])
+    case rolloutStatus
+    case rollout(RolloutVerb)
     /// A changing command applied only if the configuration is still at `generation`
     /// (`... if-generation N`), so two controllers cannot overwrite each other's changes.
     indirect case ifGeneration(UInt64, AdminCommand)
@@ -42,6 +52,9 @@ public enum AdminCommand: Equatable, Sendable {
         case .serverRemove: return "server remove"
         case .reload: return "reload"
         case .undo: return "undo"
+        case .rolloutStart: return "rollout start"
+        case .rolloutStatus: return "rollout status"
+        case .rollout(let verb): return "rollout \(verb.rawValue)"
         case .ifGeneration(_, let inner): return inner.name
         case .shutdown: return "shutdown"
         }
@@ -50,7 +63,7 @@ public enum AdminCommand: Equatable, Sendable {
     /// Whether the command changes the proxy (audit logs record these).
     public var isMutating: Bool {
         switch self {
-        case .status, .stats, .help: return false
+        case .status, .stats, .help, .rolloutStatus: return false
         default: return true
         }
     }
@@ -66,6 +79,12 @@ public enum AdminCommand: Equatable, Sendable {
         "server add POOL HOST:PORT [weight N]",
         "server remove POOL HOST:PORT",
         "undo",
+        "rollout start POOL|PLAN [from POOL] [steps P,P,...,100] [hold DURATION] [max-error-rate PERCENT%] [max-p99 RATIOx] [min-requests N]",
+        "rollout status",
+        "rollout pause",
+        "rollout resume",
+        "rollout promote",
+        "rollout abort",
         "reload",
         "shutdown",
         "help",
@@ -76,7 +95,7 @@ public enum AdminCommand: Equatable, Sendable {
     public static let names: [String] = usage.map { u in
         let words = u.split(separator: " ")
         if words.first == "(any" { return "if-generation" }
-        return words.first == "server" ? words.prefix(2).joined(separator: " ") : String(words[0])
+        return words.first == "server" || words.first == "rollout" ? words.prefix(2).joined(separator: " ") : String(words[0])
     }
 }
 
@@ -84,8 +103,10 @@ extension AdminCommand: CustomStringConvertible {
     /// The canonical command line; parsing it gives back the same command.
     public var description: String {
         switch self {
-        case .status, .stats, .help, .reload, .shutdown, .undo:
+        case .status, .stats, .help, .reload, .shutdown, .undo, .rolloutStatus, .rollout:
             return name
+        case .rolloutStart(let args):
+            return (["rollout", "start"] + args).joined(separator: " ")
         case .ifGeneration(let g, let inner):
             return "\(inner) if-generation \(g)"
         case .split(let parts):

@@ -58,6 +58,7 @@ public enum AdminCommandParser {
         case "undo": try noArguments("undo", args); return .undo
         case "split": return try parseSplit(args)
         case "server": return try parseServer(args)
+        case "rollout": return try parseRollout(args)
         default:
             throw AdminError(code: AdminError.Code.unknownCommand, message: "unknown command \(quote(word)) (try 'help')")
         }
@@ -131,6 +132,37 @@ public enum AdminCommandParser {
         default:
             throw AdminError(code: AdminError.Code.unknownCommand,
                              message: "unknown command \(quote("server " + sub)) (try 'help')")
+        }
+    }
+
+    private static func parseRollout(_ args: [String]) throws -> AdminCommand {
+        guard let sub = args.first else {
+            throw AdminError(code: AdminError.Code.missingArgument,
+                             message: "rollout: expected 'rollout start|status|pause|resume|promote|abort ...'")
+        }
+        let rest = Array(args.dropFirst())
+        switch sub {
+        case "start":
+            guard let target = rest.first else {
+                throw AdminError(code: AdminError.Code.missingArgument,
+                                 message: "rollout start: expected 'rollout start POOL|PLAN [options]', e.g. 'rollout start green steps 1,5,25,50,100 hold 60s'")
+            }
+            _ = try poolName(target)
+            guard rest.count <= 15 else {
+                throw AdminError(code: AdminError.Code.extraArgument,
+                                 message: "rollout start: too many arguments (each option at most once)")
+            }
+            return .rolloutStart(rest)
+        case "status":
+            try noArguments("rollout status", rest)
+            return .rolloutStatus
+        default:
+            guard let verb = RolloutVerb(rawValue: sub) else {
+                throw AdminError(code: AdminError.Code.unknownCommand,
+                                 message: "unknown command \(quote("rollout " + sub)) (try 'help')")
+            }
+            try noArguments("rollout \(sub)", rest)
+            return .rollout(verb)
         }
     }
 

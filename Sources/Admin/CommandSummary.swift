@@ -4,6 +4,8 @@ public enum CommandSummary {
         switch command {
         case .ifGeneration(_, let inner):
             return render(inner, reply: reply)
+        case .rolloutStart, .rolloutStatus, .rollout:
+            return RolloutTable.render(reply)
         case .undo:
             let split = reply["split"].map(StatusTable.splitText) ?? "(not reported)"
             return "undone: back to the previous configuration; split is \(split)"
