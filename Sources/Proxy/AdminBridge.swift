@@ -95,6 +95,19 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
                     ("split", .object(zip(cfg.pools, cfg.split).map { ($0.name, .int(Int64($1))) })),
                     ("generation", .int(Int64(control.generation))),
                 ]))
+            case .rolloutStart(let args):
+                try control.rollouts.start(arguments: args)
+                reply(rolloutReply())
+            case .rolloutStatus:
+                reply(rolloutReply())
+            case .rollout(let verb):
+                switch verb {
+                case .pause: try control.rollouts.pause()
+                case .resume: try control.rollouts.resume()
+                case .promote: try control.rollouts.promote()
+                case .abort: try control.rollouts.abort()
+                }
+                reply(rolloutReply())
             case .ifGeneration(_, let inner):
                 dispatch(inner, peer: peer, reply: replyClosure)
             case .shutdown:

@@ -363,6 +363,7 @@ extension ClientConnection {
                         respDone = true   // a clean close ends a close-delimited body
                         continue
                     }
+                    up.server.counters.abort(now: worker.loop.now)
                     worker.reportOutcome(up.server, failure: "closed mid-response", startedNS: requestStart, probe: isProbe)
                     log("upstream \(up.server.description) closed the connection mid-response; cutting the client connection")
                     abort()

@@ -34,6 +34,20 @@ public struct LatencyHistogram: Sendable {
         total &+= other.total
     }
 
+    /// This histogram minus an earlier state of it (counts taken later minus counts taken
+    /// before: a window). Buckets that would go negative count as 0.
+    public func minus(_ earlier: LatencyHistogram) -> LatencyHistogram {
+        var out = self
+        var total: UInt64 = 0
+        for i in 0..<out.counts.count {
+            let c = counts[i] >= earlier.counts[i] ? counts[i] - earlier.counts[i] : 0
+            out.counts[i] = c
+            total &+= c
+        }
+        out.total = total
+        return out
+    }
+
     public mutating func reset() {
         for i in 0..<counts.count { counts[i] = 0 }
         total = 0
@@ -67,6 +81,8 @@ public struct TrafficCounters: Sendable {
     public var retries: UInt64 = 0
     /// Requests cut because a drained server did not finish them within `timeout drain`.
     public var drainCut: UInt64 = 0
+    /// Responses the upstream broke off after their head (the client connection was cut).
+    public var aborted: UInt64 = 0
     public var latency = LatencyHistogram()
 
     public init() {}
@@ -82,8 +98,19 @@ public struct TrafficCounters: Sendable {
         proxy504 &+= o.proxy504
         retries &+= o.retries
         drainCut &+= o.drainCut
+        aborted &+= o.aborted
         latency.add(o.latency)
     }
+
+    /// Requests that ended, whatever the outcome: upstream responses, proxy-made 502/503/504
+    /// and responses broken off mid-body.
+    public var completed: UInt64 {
+        responses.0 &+ responses.1 &+ responses.2 &+ responses.3 &+ responses.4 &+ proxy502 &+ proxy503 &+ proxy504 &+ aborted
+    }
+
+    /// What a rollout counts as a failed request: upstream 5xx, proxy-made 502/503/504 and
+    /// responses broken off mid-body.
+    public var failed: UInt64 { responses.4 &+ proxy502 &+ proxy503 &+ proxy504 &+ aborted }
 
     @inline(__always)
     mutating func countStatus(_ status: Int) {
@@ -141,6 +168,11 @@ struct WindowedCounters {
     mutating func proxyError(_ status: Int, now: UInt64) {
         total.countProxyError(status)
         ring[slot(now)].countProxyError(status)
+    }
+
+    mutating func abort(now: UInt64) {
+        total.aborted &+= 1
+        ring[slot(now)].aborted &+= 1
     }
 
     mutating func retry(now: UInt64) {

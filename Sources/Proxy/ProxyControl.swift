@@ -24,6 +24,10 @@ public final class ProxyControl: @unchecked Sendable {
     private let startedAt: UInt64
     public let health: HealthMonitor
     private var drainTimers: [String: LoopTimer] = [:]
+    /// Rollouts the proxy runs itself (`rollout start ...`).
+    public private(set) var rollouts: RolloutController!
+    /// Published with every snapshot: the rollout id sticky cookies must carry.
+    private var stickyEpoch: UInt64 = 0
 
     /// Call on the control loop's thread (or before it runs). Starts health checking and
     /// publishes the first snapshot that carries it.
@@ -35,6 +39,8 @@ public final class ProxyControl: @unchecked Sendable {
         self.config = fileConfig
         self.startedAt = MonotonicClock.now()
         self.health = HealthMonitor(loop: control)
+        self.rollouts = nil
+        self.rollouts = RolloutController(control: self)
         health.onChange = { [unowned self] in republishHealth() }
         proxy.healthSink.attach(loop: control) { [unowned self] event in health.handle(event) }
         health.sync(config)
@@ -66,6 +72,7 @@ public final class ProxyControl: @unchecked Sendable {
         }
         try publishSnapshot(previous, draining: previousDraining)
         generation += 1
+        rollouts.supersede(by: "undo")
     }
 
     /// A compact view of what a change can touch (split, weights, drained servers), for the audit log.
@@ -87,7 +94,8 @@ public final class ProxyControl: @unchecked Sendable {
         if next != config { health.sync(next) }
         do {
             let before = proxy.store.snapshot.failedOver.map { proxy.store.snapshot.pools[$0].name }
-            let snap = try proxy.store.publish(next, draining: nextDraining, health: health.publishedViews())
+            let snap = try proxy.store.publish(next, draining: nextDraining, health: health.publishedViews(),
+                                               stickyEpoch: stickyEpoch)
             let after = snap.failedOver.map { snap.pools[$0].name }
             if before != after {
                 for name in after where !before.contains(name) {
@@ -151,7 +159,28 @@ public final class ProxyControl: @unchecked Sendable {
             throw ControlError("bad_argument", "pool '\(next.pools[i].name)' has no servers and cannot take a non-zero split")
         }
         try publish(next, draining: draining)
+        rollouts.supersede(by: "split " + assignments.map { "\($0.pool)=\($0.weight)" }.joined(separator: " "))
         return zip(config.pools, config.split).map { ($0.name, $1) }
+    }
+
+    /// A rollout's step: the new pool gets `percent`, the old pool the rest (other pools keep
+    /// their weights); a new generation, like any split change.
+    func applyRolloutSplit(old: String, new: String, percent: Int, rolloutID: UInt64) throws(ControlError) {
+        let (oldWeight, newWeight) = Rollout.split(percent: percent)
+        var next = config
+        next.split[try poolIndex(old)] = oldWeight
+        next.split[try poolIndex(new)] = newWeight
+        guard next.split.contains(where: { $0 > 0 }) else {
+            throw ControlError("all_zero_split", "every pool would have split 0")
+        }
+        let previousEpoch = stickyEpoch
+        stickyEpoch = rolloutID
+        do {
+            try publish(next, draining: draining)
+        } catch {
+            stickyEpoch = previousEpoch
+            throw error
+        }
     }
 
     public func setWeight(pool: String, address: String, weight: Int) throws(ControlError) {
@@ -287,6 +316,7 @@ public final class ProxyControl: @unchecked Sendable {
         let replaced = overrides
         fileConfig = next
         try publish(next, draining: [])
+        rollouts.supersede(by: "reload")
         return (replaced, notes)
     }
 }

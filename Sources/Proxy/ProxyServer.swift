@@ -121,6 +121,30 @@ extension ProxyServer {
     }
 }
 
+extension ProxyServer {
+    /// Per-pool totals summed over every worker (see `Worker.poolTotals`), delivered on
+    /// `control`'s thread. Each worker copies its counters between two events: no lock.
+    public func gatherPoolTotals(on control: EventLoop, _ done: @escaping @Sendable ([String: TrafficCounters]) -> Void) {
+        final class Collector: @unchecked Sendable {
+            var sum: [String: TrafficCounters] = [:]
+            var count = 0
+        }
+        let collector = Collector()
+        let n = workers.count
+        if n == 0 { control.execute { done([:]) }; return }
+        for w in workers {
+            w.loop.execute {
+                let totals = w.poolTotals()
+                control.execute {
+                    for (k, v) in totals { collector.sum[k, default: TrafficCounters()].add(v) }
+                    collector.count += 1
+                    if collector.count == n { done(collector.sum) }
+                }
+            }
+        }
+    }
+}
+
 // MARK: graceful shutdown and listener changes
 
 extension ProxyServer {

@@ -53,9 +53,14 @@ public final class ProxySnapshot: Sendable {
 
     /// Keys ("pool/address") of servers being drained.
     public let draining: Set<String>
+    /// The id sticky cookies must carry to be honoured: the current (or last) rollout's, 0
+    /// before any rollout. A new rollout re-assigns every shopper.
+    public let stickyEpoch: UInt64
 
-    public init(version: UInt64, config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:]) throws {
+    public init(version: UInt64, config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:],
+                stickyEpoch: UInt64 = 0) throws {
         self.draining = draining
+        self.stickyEpoch = stickyEpoch
         self.version = version
         self.config = config
         var pools: [PoolSnapshot] = []
@@ -100,9 +105,11 @@ public final class SnapshotStore: Sendable {
 
     /// Builds the next snapshot from `config` and publishes it; returns it.
     @discardableResult
-    public func publish(_ config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:]) throws -> ProxySnapshot {
+    public func publish(_ config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:],
+                        stickyEpoch: UInt64 = 0) throws -> ProxySnapshot {
         try current.withLock { cur in
-            let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining, health: health)
+            let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining, health: health,
+                                         stickyEpoch: stickyEpoch)
             cur = next
             versionCounter.store(next.version, ordering: .releasing)
             return next

@@ -25,6 +25,9 @@ final class Worker: @unchecked Sendable {
     private var retiring: [UpstreamServer] = []
     /// Per-pool counters for errors made before a server was chosen (503: no usable server).
     var poolCounters: [String: WindowedCounters] = [:]
+    /// Totals of servers removed from the configuration (and done), per pool, so per-pool
+    /// totals never go backwards (a rollout's window is a difference of totals).
+    private var retiredTotals: [String: TrafficCounters] = [:]
     private var splitPicker = SmoothWeightedPicker(weights: [])
     private var serverPickers: [SmoothWeightedPicker] = []
     private var poolHasLimits: [Bool] = []
@@ -102,7 +105,8 @@ final class Worker: @unchecked Sendable {
             while let c = old.popIdle() { c.close() }
             retiring.append(old)
         }
-        retiring.removeAll { next[$0.key] != nil || ($0.inFlight == 0 && $0.openConnections == 0) }
+        retiring.removeAll { next[$0.key] != nil }
+        pruneRetiring()
         servers = next
         let workerCount = max(1, workerCount)
         for (pi, pool) in s.pools.enumerated() {
@@ -315,13 +319,34 @@ extension Worker {
                          window: withCounters ? s.counters.window(now: now) : TrafficCounters(),
                          retiring: retiring)
         }
-        retiring.removeAll { $0.inFlight == 0 && $0.openConnections == 0 }
+        pruneRetiring()
         var servers = pools.flatMap { $0.map { server($0, retiring: false) } }
         servers += retiring.map { server($0, retiring: true) }
         let pools = withCounters
             ? poolCounters.map { PoolReport(pool: $0.key, total: $0.value.total, window: $0.value.window(now: now)) }
             : []
         return WorkerReport(servers: servers, pools: pools, clients: clientCount, snapshotVersion: snapshot.version)
+    }
+}
+
+extension Worker {
+    /// Drops removed servers that have finished, keeping their totals in `retiredTotals`.
+    func pruneRetiring() {
+        retiring.removeAll { s in
+            guard s.inFlight == 0 && s.openConnections == 0 else { return false }
+            retiredTotals[s.poolName, default: TrafficCounters()].add(s.counters.total)
+            return true
+        }
+    }
+
+    /// Per-pool totals since start (servers, removed servers, errors made before a server was
+    /// chosen), by pool name: what a rollout judges, as differences between two calls.
+    func poolTotals() -> [String: TrafficCounters] {
+        var out = retiredTotals
+        for (name, c) in poolCounters { out[name, default: TrafficCounters()].add(c.total) }
+        for list in pools { for s in list { out[s.poolName, default: TrafficCounters()].add(s.counters.total) } }
+        for s in retiring { out[s.poolName, default: TrafficCounters()].add(s.counters.total) }
+        return out
     }
 }
 
