@@ -156,6 +156,69 @@ public struct Limits: Hashable, Sendable {
     }
 }
 
+/// `sticky cookie NAME key FILE [max-age DURATION]`: keep a client on the colour it was first
+/// sent to, with a signed cookie (`StickyCookie`) for the length of a rollout.
+public struct StickyConfig: Hashable, Sendable {
+    /// The cookie's name: RFC 6265 token characters only (tchar of RFC 9110), 1...64 bytes.
+    public var cookieName: String
+    /// The file with the signing key, as written (the proxy reads it, not the parser).
+    public var keyFile: String
+    /// How long a cookie keeps a client on its colour; 1s...30 days.
+    public var maxAgeMS: Int64
+    /// 1-based line in the config file (0 if built in code).
+    public var line: Int
+
+    public static let defaultMaxAgeMS: Int64 = 43_200_000
+
+    public init(cookieName: String, keyFile: String, maxAgeMS: Int64 = StickyConfig.defaultMaxAgeMS, line: Int = 0) {
+        self.cookieName = cookieName
+        self.keyFile = keyFile
+        self.maxAgeMS = maxAgeMS
+        self.line = line
+    }
+}
+
+/// `access-log PATH [buffer SIZE] [flush DURATION]`: one line per request, written in the
+/// background from a buffer.
+public struct AccessLogConfig: Hashable, Sendable {
+    /// The log file, as written.
+    public var path: String
+    /// Size of the in-memory buffer, 4 KiB...16 MiB.
+    public var bufferBytes: Int
+    /// A non-empty buffer is written out at least this often, 10ms...60s.
+    public var flushMS: Int64
+    /// 1-based line in the config file (0 if built in code).
+    public var line: Int
+
+    public static let defaultBufferBytes = 64 * 1024
+    public static let defaultFlushMS: Int64 = 1000
+
+    public init(path: String, bufferBytes: Int = AccessLogConfig.defaultBufferBytes,
+                flushMS: Int64 = AccessLogConfig.defaultFlushMS, line: Int = 0) {
+        self.path = path
+        self.bufferBytes = bufferBytes
+        self.flushMS = flushMS
+        self.line = line
+    }
+}
+
+/// `rollout NAME { ... }`: a named rollout plan, started over the admin socket with
+/// `rollout start NAME`.
+public struct RolloutPlanConfig: Hashable, Sendable {
+    /// Same syntax as pool names; may equal a pool name (`rollout green { ... }`).
+    public var name: String
+    /// The pools and thresholds, validated like the arguments of `rollout start`.
+    public var spec: RolloutSpec
+    /// Line of `rollout NAME {` (0 if built in code).
+    public var line: Int
+
+    public init(name: String, spec: RolloutSpec, line: Int = 0) {
+        self.name = name
+        self.spec = spec
+        self.line = line
+    }
+}
+
 /// The whole parsed configuration. A plain value: the proxy builds its
 /// runtime state from it and a reload is a new value.
 public struct ProxyConfig: Hashable, Sendable {
@@ -180,6 +243,12 @@ public struct ProxyConfig: Hashable, Sendable {
     public var metrics: SocketAddressSpec? = nil
     /// `audit-log PATH`: where admin changes are recorded (nil: the operational log).
     public var auditLog: String? = nil
+    /// `sticky cookie NAME key FILE [max-age D]` (nil = no sticky sessions).
+    public var sticky: StickyConfig? = nil
+    /// `access-log PATH [buffer SIZE] [flush D]` (nil = no access log).
+    public var accessLog: AccessLogConfig? = nil
+    /// `rollout NAME { ... }` plans, in file order, names unique.
+    public var rollouts: [RolloutPlanConfig] = []
 
     /// Empty: no listeners, no pools, default timeouts and limits.
     public init() {
@@ -196,6 +265,11 @@ public struct ProxyConfig: Hashable, Sendable {
 
     public func poolIndex(named name: String) -> Int? {
         pools.firstIndex { $0.name == name }
+    }
+
+    /// The `rollout NAME { ... }` plan called `named`, if any.
+    public func rolloutPlan(named name: String) -> RolloutPlanConfig? {
+        rollouts.first { $0.name == name }
     }
 
     /// True if `address` falls inside any trusted-proxies CIDR.

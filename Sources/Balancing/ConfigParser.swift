@@ -7,7 +7,7 @@
 /// - Without a `split` directive the first pool gets weight 100 and all
 ///   other pools 0 (blue/green: the first pool listed is live).
 /// - File-level problems (no `listen`, no `pool`) are reported at line 0.
-/// - An unclosed `pool` block is reported at the line that opened it.
+/// - An unclosed `pool` or `rollout` block is reported at the line that opened it.
 public enum ConfigParser {
     public static func parse(_ text: String, file: String) throws -> ProxyConfig {
         var state = ConfigParserState(file: file)
@@ -63,13 +63,15 @@ enum Usage {
 struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
         "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics", "audit-log",
+        "sticky", "access-log", "rollout",
     ]
     /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
     static let poolDirectives: Set<String> = [
         "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
     ]
     static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
-                                "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover"]
+                                "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
+                                "metrics", "audit-log", "sticky", "access-log", "rollout"]
     static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain", "queue"]
     static let limitKinds = ["header-bytes", "body-bytes", "connections"]
     static let maxPoolNameLength = 64
@@ -91,6 +93,11 @@ struct ConfigParserState {
     var listenLines: [SocketAddressSpec: Int] = [:]
     var cidrLines: [CIDR: Int] = [:]
     var split: (entries: [SplitEntry], line: Int)?
+    /// The rollout block whose `{` has not been closed yet.
+    var openRollout: RolloutBlock?
+    /// Closed rollout blocks, resolved against the pools by `finish`.
+    var rolloutBlocks: [RolloutBlock] = []
+    var rolloutLines: [String: Int] = [:]
 
     init(file: String) {
         self.file = file
@@ -107,7 +114,8 @@ struct ConfigParserState {
 
         switch directive {
         case "}":
-            guard let pool = openPool else { throw error(n, "unexpected '}': no pool is open") }
+            if openRollout != nil { return try closeRollout(args, n) }
+            guard let pool = openPool else { throw error(n, "unexpected '}': no pool or rollout is open") }
             if let extra = args.first { throw error(n, "'}' must be on its own line, unexpected \(quoted(extra))") }
             config.pools.append(pool)
             openPool = nil
@@ -115,10 +123,11 @@ struct ConfigParserState {
             openPoolSeen = [:]
             return
         case "{":
-            throw error(n, "unexpected '{': it must follow 'pool NAME' on the same line")
+            throw error(n, "unexpected '{': it must follow 'pool NAME' or 'rollout NAME' on the same line")
         default:
             break
         }
+        if openRollout != nil { return try rolloutBlockLine(directive, args, n) }
 
         if let pool = openPool {
             switch directive {
@@ -128,6 +137,10 @@ struct ConfigParserState {
                 try poolDirective(directive, args, n)
             case "pool":
                 throw error(n, "nested pool: cannot open a pool inside pool '\(pool.name)' (opened at line \(pool.line)); close it with '}' first")
+            case "rollout":
+                throw error(n, "cannot open a rollout inside pool '\(pool.name)' (opened at line \(pool.line)); close the pool with '}' first")
+            case _ where Self.rolloutSettings.contains(directive):
+                throw error(n, "'\(directive)' is a rollout setting, not allowed inside pool '\(pool.name)' (opened at line \(pool.line)); it belongs inside 'rollout NAME { ... }'")
             case _ where Self.topLevelDirectives.contains(directive):
                 throw error(n, "'\(directive)' is not allowed inside pool '\(pool.name)' (opened at line \(pool.line)); close the pool with '}' first")
             default:
@@ -151,10 +164,15 @@ struct ConfigParserState {
             try expectArguments("audit-log", args, count: 1, missing: "path", usage: "audit-log PATH", n)
             try once("audit-log", n)
             config.auditLog = args[args.startIndex]
+        case "sticky": try sticky(args, n)
+        case "access-log": try accessLog(args, n)
+        case "rollout": try rollout(args, n)
         case "server":
             throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
         case _ where Self.poolDirectives.contains(directive):
             throw error(n, "'\(directive)' outside of a pool: it is a pool setting and belongs inside 'pool NAME { ... }'")
+        case _ where Self.rolloutSettings.contains(directive):
+            throw error(n, "'\(directive)' outside of a rollout: it is a rollout setting and belongs inside 'rollout NAME { ... }'")
         default:
             throw unknownDirective(directive, n)
         }
@@ -163,6 +181,9 @@ struct ConfigParserState {
     mutating func finish() throws -> ProxyConfig {
         if let pool = openPool {
             throw error(pool.line, "pool '\(pool.name)' is not closed: missing '}' before end of file")
+        }
+        if let rollout = openRollout {
+            throw error(rollout.line, "rollout '\(rollout.name)' is not closed: missing '}' before end of file")
         }
         guard !config.listeners.isEmpty else {
             throw error(0, "no 'listen' directive (at least one is required)")
@@ -182,6 +203,7 @@ struct ConfigParserState {
                 throw error(pool.line, "pool '\(pool.name)' has no servers, but without a 'split' directive the first pool receives all traffic")
             }
         }
+        try resolveRollouts()
         return config
     }
 
@@ -468,11 +490,11 @@ struct ConfigParserState {
     }
 
     /// The closest known directive within edit distance 2, for typos like "listn".
-    static func suggestion(for word: String) -> String? {
+    static func suggestion(for word: String, among candidates: [String] = allDirectives) -> String? {
         let a = Array(word.utf8)
         guard a.count <= 32 else { return nil }  // keep fuzzed giant tokens cheap
         var best: (String, Int)?
-        for candidate in allDirectives {
+        for candidate in candidates {
             let d = editDistance(a, Array(candidate.utf8))
             if d <= 2, d < (best?.1 ?? .max) { best = (candidate, d) }
         }

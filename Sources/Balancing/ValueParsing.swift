@@ -21,8 +21,9 @@ enum ValueParsing {
     static let maxDurationMs: Int64 = 24 * 60 * 60 * 1000
 
     /// "500ms", "2s", "1m" -> milliseconds. Must be positive; a bare number
-    /// is rejected because "30" could mean seconds or milliseconds.
-    static func duration(_ s: String) -> Result<Int64, Reason> {
+    /// is rejected because "30" could mean seconds or milliseconds. `maxMS` is
+    /// for the few values that may be longer than a day (a cookie's max-age).
+    static func duration(_ s: String, maxMS: Int64 = maxDurationMs) -> Result<Int64, Reason> {
         if s.hasPrefix("-") { return .failure("must be positive, got \(shown(s))") }
         let digits = s.prefix { $0 >= "0" && $0 <= "9" }
         let unit = s.dropFirst(digits.count)
@@ -39,8 +40,8 @@ enum ValueParsing {
         default: return .failure("unknown duration unit \(quoted(unit)) in \(quoted(s)) (use ms, s or m)")
         }
         let (ms, overflow) = n.multipliedReportingOverflow(by: scale)
-        guard !overflow, ms <= UInt64(maxDurationMs) else {
-            return .failure("duration \(quoted(s)) is too long (max 1440m)")
+        guard !overflow, ms <= UInt64(maxMS) else {
+            return .failure("duration \(quoted(s)) is too long (max \(formatted(ms: maxMS)))")
         }
         return .success(Int64(ms))
     }

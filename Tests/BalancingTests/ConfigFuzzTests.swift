@@ -32,12 +32,23 @@ import Testing
         limit body-bytes 1g
         limit connections 100
         trusted-proxies 10.0.0.0/8 ::1
+        sticky cookie yard key /tmp/k max-age 30m
+        access-log /tmp/a.log buffer 64k flush 1s
+        rollout green {
+            from blue
+            steps 1,50,100
+            hold 30s
+            max-error-rate 0.5%
+            max-p99 2x
+            min-requests 100
+        }
         """
 
     private static let fragments: [[UInt8]] = [
         "{", "}", "#", "\n", "\r\n", " ", "\t", "=", ":", "[", "]", "/", ".", "0", "-1", "99999999999999999999", "pool", "server",
         "listen", "split", "weight", "ms", "k", "g", "\u{0}", "\u{FEFF}", "é", "::", "*",
         "health", "GET", "interval", "timeout", "rise", "fall", "expect", "-", "%", "off", "on", "max-conn", "initial",
+        "rollout", "to", "from", "steps", "hold", "1,5,100", "x", "sticky", "cookie", "key", "max-age", "access-log", "buffer", "flush",
     ].map { Array($0.utf8) }
 
     private static func check(_ text: String) {
@@ -56,6 +67,17 @@ import Testing
                 #expect((0...100).contains(pool.maxEjectPercent) && (0...10).contains(pool.retries) && pool.slowStartMS >= 0)
                 #expect(pool.servers.allSatisfy { s in s.maxConn.map { (1...100_000).contains($0) } ?? true })
             }
+            if let s = config.sticky {
+                #expect((1...64).contains(s.cookieName.utf8.count) && (1000...2_592_000_000).contains(s.maxAgeMS) && !s.keyFile.isEmpty)
+            }
+            if let a = config.accessLog {
+                #expect((4096...16 << 20).contains(a.bufferBytes) && (10...60_000).contains(a.flushMS) && !a.path.isEmpty)
+            }
+            #expect(Set(config.rollouts.map(\.name)).count == config.rollouts.count)
+            for plan in config.rollouts {
+                #expect(config.poolIndex(named: plan.spec.newPool) != nil && config.poolIndex(named: plan.spec.oldPool) != nil)
+                #expect(plan.spec.newPool != plan.spec.oldPool && plan.spec.steps.last == 100)
+            }
         } catch let e as ConfigError {
             if !(0...lineCount).contains(e.line) || e.message.isEmpty {
                 Issue.record("bad error \(e) for \(text.debugDescription)")
@@ -68,6 +90,7 @@ import Testing
     @Test func seedIsValid() throws {
         let c = try ConfigParser.parse(Self.seed, file: "seed")
         #expect(c.pools[0].health?.initialUp == true && c.pools[0].failover == false && c.pools[0].servers[0].maxConn == 100)
+        #expect(c.sticky != nil && c.accessLog != nil && c.rollouts.first?.spec.oldPool == "blue")
     }
 
     @Test func mutationsOfAValidConfig() {
@@ -113,10 +136,13 @@ import Testing
         var text = "listen 127.0.0.1:8080\n"
         for name in names { text += "pool \(name) {\nserver 10.0.0.1:80\n}\n" }
         text += "split " + names.map { "\($0)=1" }.joined(separator: " ") + "\n"
+        // Each plan's default 'from' must not scan the pools again.
+        for name in names { text += "rollout \(name) {\n}\n" }
         text += "trusted-proxies " + (0..<20_000).map { "10.\($0 >> 8 & 255).\($0 & 255).0/24" }.joined(separator: " ") + "\n"
         let config = try ConfigParser.parse(text, file: "big")
         #expect(config.pools.count == 20_000)
         #expect(config.split.allSatisfy { $0 == 1 })
+        #expect(config.rollouts.count == 20_000 && config.rollouts[0].spec.oldPool == "p1" && config.rollouts[1].spec.oldPool == "p0")
 
         // Pathological single lines.
         Self.check(String(repeating: "{", count: 200_000))

@@ -248,6 +248,13 @@ private let base = """
         #expect(c.split == [100, 0])
         #expect(c.limits.connections == 9000)
         #expect(c.timeouts == Timeouts())
+        #expect(c.auditLog == "/tmp/switchyard-audit.log" && c.metrics == addr("127.0.0.1:9100"))
+        #expect(c.accessLog.map { AccessLogConfig(path: $0.path, bufferBytes: $0.bufferBytes, flushMS: $0.flushMS) }
+            == AccessLogConfig(path: "/tmp/switchyard-access.log"))
+        #expect(c.sticky.map { StickyConfig(cookieName: $0.cookieName, keyFile: $0.keyFile, maxAgeMS: $0.maxAgeMS) }
+            == StickyConfig(cookieName: "yard_colour", keyFile: "/tmp/switchyard-sticky.key"))
+        #expect(c.rollouts.map(\.name) == ["green"])
+        #expect(c.rolloutPlan(named: "green")?.spec == (try RolloutSpec(newPool: "green", oldPool: "blue")))
         // Every directive is exercised by the example, so the documentation cannot silently fall behind.
         let directives = Set(text.split(separator: "\n").compactMap { line -> String? in
             let t = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -255,6 +262,7 @@ private let base = """
             return String(first)
         })
         #expect(directives.isSuperset(of: ConfigParserState.allDirectives))
+        #expect(directives.isSuperset(of: ConfigParserState.rolloutSettings))
     }
 
     @Test func parseSplitAtRuntime() throws {
@@ -395,7 +403,7 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
 
         // Blocks.
         .init(["listen 127.0.0.1:8080", "pool blue {", "  server 10.0.0.1:80", "", "# end"], line: 2, "pool 'blue' is not closed: missing '}' before end of file"),
-        .init(afterBase: ["}"], line: 5, "unexpected '}': no pool is open"),
+        .init(afterBase: ["}"], line: 5, "unexpected '}': no pool or rollout is open"),
         .init(["listen 127.0.0.1:8080", "server 10.0.0.1:80"], line: 2, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'"),
         .init(["listen 127.0.0.1:8080", "pool blue {", "server 10.0.0.1:80", "pool green {", "}", "}"], line: 4,
               "nested pool: cannot open a pool inside pool 'blue' (opened at line 2)"),

@@ -1,0 +1,280 @@
+/// The directives for releasing a new colour: `sticky`, `access-log` and `rollout NAME { ... }`.
+extension Usage {
+    static let sticky = "sticky cookie NAME key FILE [max-age DURATION]"
+    static let accessLog = "access-log PATH [buffer SIZE] [flush DURATION]"
+    static let rollout = "rollout NAME {"
+    static let rolloutSettings = [
+        "to": "to POOL", "from": "from POOL", "steps": "steps P,P,...,100", "hold": "hold DURATION",
+        "max-error-rate": "max-error-rate PERCENT%", "max-p99": "max-p99 RATIOx", "min-requests": "min-requests N",
+    ]
+}
+
+/// A `rollout NAME { ... }` block as written. Its pools are resolved only at the end of the
+/// file (`resolveRollouts`), because the pools, and the `split` that picks the default `from`,
+/// may come after it.
+struct RolloutBlock {
+    var name: String
+    var line: Int
+    /// Setting ("hold") -> its value and line; each setting at most once.
+    var settings: [String: (value: String, line: Int)] = [:]
+    /// The settings that go to `RolloutSpec.parse`, in file order.
+    var specArguments: [String] = []
+}
+
+extension ConfigParserState {
+    /// Valid only inside `rollout NAME { }`, each at most once per block. All but `to` are the
+    /// options of the admin command `rollout start`.
+    static let rolloutSettings = ["to", "from", "steps", "hold", "max-error-rate", "max-p99", "min-requests"]
+    static let maxCookieNameBytes = 64
+    static let stickyMaxAgeMS: ClosedRange<Int64> = 1000...(30 * 24 * 60 * 60 * 1000)
+    static let accessLogBufferBytes: ClosedRange<UInt64> = 4096...(16 << 20)
+    static let accessLogFlushMS: ClosedRange<Int64> = 10...60_000
+
+    // MARK: - sticky
+
+    /// `sticky cookie NAME key FILE [max-age DURATION]`.
+    mutating func sticky(_ args: ArraySlice<String>, _ n: Int) throws {
+        guard let kind = args.first else { throw error(n, "sticky: missing 'cookie NAME key FILE' (usage: \(Usage.sticky))") }
+        guard kind == "cookie" else {
+            throw error(n, "sticky: only 'sticky cookie NAME key FILE' is supported, got \(quoted(kind)) (usage: \(Usage.sticky))")
+        }
+        let rest = Array(args.dropFirst())
+        guard let name = rest.first, !(name == "key" && rest.count == 2) else {
+            throw error(n, "sticky: missing cookie name after 'cookie' (usage: \(Usage.sticky))")
+        }
+        guard name.utf8.allSatisfy(Self.isTokenByte) else {
+            throw error(n, "sticky: invalid cookie name \(quoted(name)) (use letters, digits and !$%&'*+-.^_`|~)")
+        }
+        guard name.utf8.count <= Self.maxCookieNameBytes else {
+            throw error(n, "sticky: cookie name is too long (\(name.utf8.count) bytes, max \(Self.maxCookieNameBytes))")
+        }
+        guard rest.count > 1 else { throw error(n, "sticky: missing 'key FILE' after the cookie name (usage: \(Usage.sticky))") }
+        guard rest[1] == "key" else {
+            throw error(n, "sticky: expected 'key' after the cookie name, got \(quoted(rest[1])) (usage: \(Usage.sticky))")
+        }
+        guard rest.count > 2 else { throw error(n, "sticky: missing key file after 'key' (usage: \(Usage.sticky))") }
+        let keyFile = rest[2]
+        try checkPath("sticky: key file", keyFile, n)
+        var maxAgeMS = StickyConfig.defaultMaxAgeMS
+        if rest.count > 3 {
+            guard rest[3] == "max-age" else { throw error(n, "sticky: unexpected \(quoted(rest[3])) (usage: \(Usage.sticky))") }
+            guard rest.count > 4 else { throw error(n, "sticky: missing value after 'max-age' (usage: \(Usage.sticky))") }
+            guard rest.count == 5 else { throw error(n, "sticky: unexpected extra argument \(quoted(rest[5])) (usage: \(Usage.sticky))") }
+            let value = rest[4]
+            switch ValueParsing.duration(value, maxMS: Self.stickyMaxAgeMS.upperBound) {
+            case .success(let ms): maxAgeMS = ms
+            case .failure(let reason): throw error(n, "sticky max-age: \(reason)")
+            }
+            guard Self.stickyMaxAgeMS.contains(maxAgeMS) else {
+                throw error(n, "sticky max-age must be 1s...43200m (30 days), got \(quoted(value))")
+            }
+        }
+        try once("sticky", n)
+        config.sticky = StickyConfig(cookieName: name, keyFile: keyFile, maxAgeMS: maxAgeMS, line: n)
+    }
+
+    /// tchar of RFC 9110 (what RFC 6265 allows in a cookie name). '#' is one too, but it starts
+    /// a comment in this file and never reaches here.
+    static func isTokenByte(_ c: UInt8) -> Bool {
+        StickyCookie.isNameByte(c) || "!#$%&'*+.^`|~".utf8.contains(c)
+    }
+
+    /// Paths are kept as written; only bytes that would garble a log line or a terminal are refused.
+    func checkPath(_ what: String, _ path: String, _ n: Int) throws {
+        guard path.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            throw error(n, "\(what) \(quoted(path)) contains control characters")
+        }
+    }
+
+    // MARK: - access-log
+
+    /// `access-log PATH [buffer SIZE] [flush DURATION]`, the options in either order.
+    mutating func accessLog(_ args: ArraySlice<String>, _ n: Int) throws {
+        guard let path = args.first else { throw error(n, "access-log: missing path (usage: \(Usage.accessLog))") }
+        // PATH plus keyword-value pairs is an odd count; "access-log buffer 64k" forgot the path.
+        if args.count % 2 == 0, path == "buffer" || path == "flush" {
+            throw error(n, "access-log: missing path before '\(path)' (usage: \(Usage.accessLog))")
+        }
+        try checkPath("access-log: path", path, n)
+        var log = AccessLogConfig(path: path, line: n)
+        var given: Set<String> = []
+        var i = args.startIndex + 1
+        while i < args.endIndex {
+            let keyword = args[i]
+            guard keyword == "buffer" || keyword == "flush" else {
+                throw error(n, "access-log: unexpected \(quoted(keyword)) (usage: \(Usage.accessLog))")
+            }
+            guard given.insert(keyword).inserted else { throw error(n, "access-log: '\(keyword)' given twice") }
+            guard i + 1 < args.endIndex else {
+                throw error(n, "access-log: missing value after '\(keyword)' (usage: \(Usage.accessLog))")
+            }
+            let value = args[i + 1]
+            i += 2
+            if keyword == "buffer" {
+                let bytes: UInt64
+                switch ValueParsing.size(value) {
+                case .success(let v): bytes = v
+                case .failure(let reason): throw error(n, "access-log buffer: \(reason)")
+                }
+                guard Self.accessLogBufferBytes.contains(bytes) else {
+                    throw error(n, "access-log buffer must be 4k...16m, got \(ValueParsing.shown(value))")
+                }
+                log.bufferBytes = Int(bytes)
+            } else {
+                switch ValueParsing.duration(value) {
+                case .success(let ms): log.flushMS = ms
+                case .failure(let reason): throw error(n, "access-log flush: \(reason)")
+                }
+                guard Self.accessLogFlushMS.contains(log.flushMS) else {
+                    throw error(n, "access-log flush must be 10ms...60s, got \(quoted(value))")
+                }
+            }
+        }
+        try once("access-log", n)
+        config.accessLog = log
+    }
+
+    // MARK: - rollout NAME { ... }
+
+    /// `rollout NAME {`: opens a block, with the same rules as `pool NAME {`.
+    mutating func rollout(_ args: ArraySlice<String>, _ n: Int) throws {
+        guard let name = args.first, name != "{" else {
+            throw error(n, "rollout: missing rollout name (usage: \(Usage.rollout))")
+        }
+        guard args.count > 1 else {
+            throw error(n, "rollout: expected '{' after the rollout name on the same line (usage: \(Usage.rollout))")
+        }
+        let brace = args[args.startIndex + 1]
+        guard brace == "{" else {
+            throw error(n, "rollout: expected '{' after the rollout name, got \(quoted(brace)) (usage: \(Usage.rollout))")
+        }
+        if args.count > 2 {
+            throw error(n, "rollout: unexpected \(quoted(args[args.startIndex + 2])) after '{'; put each setting and the closing '}' on its own line")
+        }
+        guard name.utf8.allSatisfy(StickyCookie.isNameByte) else {
+            throw error(n, "rollout: invalid rollout name \(quoted(name)) (use letters, digits, '_' and '-')")
+        }
+        guard name.utf8.count <= Self.maxPoolNameLength else {
+            throw error(n, "rollout: rollout name is too long (max \(Self.maxPoolNameLength) characters)")
+        }
+        // `rollout start NAME hold 60s`: a plan called "hold" would read as an option.
+        guard !RolloutSpec.keywords.contains(name) else {
+            throw error(n, "rollout: \(quoted(name)) cannot be a rollout name: it is an option of 'rollout start'")
+        }
+        if let first = rolloutLines[name] {
+            throw error(n, "duplicate rollout '\(name)' (first at line \(first))")
+        }
+        rolloutLines[name] = n
+        openRollout = RolloutBlock(name: name, line: n)
+    }
+
+    /// `}` of an open rollout block.
+    mutating func closeRollout(_ args: ArraySlice<String>, _ n: Int) throws {
+        guard let block = openRollout else { return }
+        if let extra = args.first { throw error(n, "'}' must be on its own line, unexpected \(quoted(extra))") }
+        rolloutBlocks.append(block)
+        openRollout = nil
+    }
+
+    /// A line inside an open rollout block (other than `}`).
+    mutating func rolloutBlockLine(_ directive: String, _ args: ArraySlice<String>, _ n: Int) throws {
+        guard var block = openRollout else { return }
+        let inside = "rollout '\(block.name)' (opened at line \(block.line))"
+        switch directive {
+        case _ where Self.rolloutSettings.contains(directive):
+            break
+        case "pool":
+            throw error(n, "cannot open a pool inside \(inside); close the rollout with '}' first")
+        case "rollout":
+            throw error(n, "nested rollout: cannot open a rollout inside \(inside); close it with '}' first")
+        case _ where directive == "server" || Self.poolDirectives.contains(directive):
+            throw error(n, "'\(directive)' is not allowed inside \(inside): it belongs inside 'pool NAME { ... }'")
+        case _ where Self.topLevelDirectives.contains(directive):
+            throw error(n, "'\(directive)' is not allowed inside \(inside); close the rollout with '}' first")
+        default:
+            var message = "unknown setting \(quoted(directive)) in rollout '\(block.name)' (expected \(Self.rolloutSettings.joined(separator: ", ")))"
+            if let guess = Self.suggestion(for: directive, among: Self.rolloutSettings) { message += "; did you mean '\(guess)'?" }
+            throw error(n, message)
+        }
+        let prefix = "rollout \(block.name): \(directive)"
+        let usage = Usage.rolloutSettings[directive] ?? directive
+        try expectArguments(prefix, args, count: 1, missing: "value", usage: usage, n)
+        if let first = block.settings[directive] {
+            throw error(n, "duplicate '\(directive)' in rollout '\(block.name)' (first at line \(first.line))")
+        }
+        let value = args[args.startIndex]
+        // The pools are checked at the end of the file; any other value here, alone, so that
+        // the error points at this line.
+        if directive != "to" && directive != "from" {
+            // A keyword as the value would make RolloutSpec.parse report a missing value with
+            // the admin command's usage.
+            guard !RolloutSpec.keywords.contains(value) else {
+                throw error(n, "\(prefix): missing value before \(quoted(value)) (usage: \(usage))")
+            }
+            if case .failure(let problem) = RolloutSpec.parse(arguments: ["new", "from", "old", directive, value]) {
+                throw error(n, "rollout \(block.name): \(problem.message)")
+            }
+            block.specArguments += [directive, value]
+        }
+        block.settings[directive] = (value, n)
+        openRollout = block
+    }
+
+    /// At the end of the file, when every pool and the final split are known: each block
+    /// becomes a `RolloutPlanConfig`. Linear in pools + blocks.
+    mutating func resolveRollouts() throws {
+        guard !rolloutBlocks.isEmpty else { return }
+        var poolIndex: [String: Int] = [:]
+        for (i, pool) in config.pools.enumerated() where poolIndex[pool.name] == nil { poolIndex[pool.name] = i }
+        // The two pools with the largest split weights, the first in file order on ties: the
+        // default `from` is the first of them that is not `to`.
+        var top: [Int] = []
+        for i in config.split.indices {
+            if top.isEmpty || config.split[i] > config.split[top[0]] {
+                top.insert(i, at: 0)
+            } else if top.count < 2 || config.split[i] > config.split[top[1]] {
+                top.insert(i, at: 1)
+            }
+            if top.count > 2 { top.removeLast() }
+        }
+        for block in rolloutBlocks {
+            let file = file
+            let fail = { (line: Int, message: String) in
+                ConfigError(file: file, line: line, message: "rollout \(block.name): \(message)")
+            }
+            let to: String
+            if let given = block.settings["to"] {
+                guard poolIndex[given.value] != nil else { throw fail(given.line, "to: unknown pool \(quoted(given.value))") }
+                to = given.value
+            } else if poolIndex[block.name] != nil {
+                to = block.name
+            } else {
+                throw fail(block.line, "missing 'to POOL' (no pool is called '\(block.name)')")
+            }
+            let from: String
+            if let given = block.settings["from"] {
+                guard poolIndex[given.value] != nil else { throw fail(given.line, "from: unknown pool \(quoted(given.value))") }
+                from = given.value
+            } else if let i = top.first(where: { config.pools[$0].name != to }) {
+                from = config.pools[i].name
+            } else {
+                throw fail(block.line, "missing 'from POOL' (no pool other than '\(to)' to roll out from)")
+            }
+            // Every value was checked on its own line; this only assembles them.
+            let values: RolloutSpec
+            switch RolloutSpec.parse(arguments: ["new", "from", "old"] + block.specArguments) {
+            case .success(let v): values = v
+            case .failure(let problem): throw fail(block.line, problem.message)
+            }
+            let spec: RolloutSpec
+            do {
+                spec = try RolloutSpec(newPool: to, oldPool: from, steps: values.steps, holdMS: values.holdMS,
+                                       maxErrorRate: values.maxErrorRate, maxP99Ratio: values.maxP99Ratio,
+                                       minRequests: values.minRequests)
+            } catch {
+                throw fail(block.settings["from"]?.line ?? block.settings["to"]?.line ?? block.line, error.message)
+            }
+            config.rollouts.append(RolloutPlanConfig(name: block.name, spec: spec, line: block.line))
+        }
+    }
+}
