@@ -65,6 +65,28 @@ public struct SmoothWeightedPicker: Sendable {
         return best
     }
 
+    /// Counts a pick of `index` that was decided elsewhere (a sticky session going to its
+    /// colour) as if the picker had made it, so the picks it does make (new sessions) make up
+    /// for the forced ones and the overall shares still follow the weights. Each `current` is
+    /// kept within ±`creditBound` x total, so a long run of forced picks cannot build a debt
+    /// that would send every later pick to one peer for minutes.
+    public mutating func credit(_ index: Int) {
+        guard index >= 0, index < weights.count, weights[index] > 0 else { return }
+        var total = 0
+        for i in weights.indices where weights[i] > 0 {
+            current[i] += weights[i]
+            total += weights[i]
+        }
+        current[index] -= total
+        let bound = total * Self.creditBound
+        for i in current.indices where current[i] > bound || current[i] < -bound {
+            current[i] = min(max(current[i], -bound), bound)
+        }
+    }
+
+    /// How many picks' worth of imbalance `credit` may carry.
+    public static let creditBound = 32
+
     /// Currents back to zero: the sequence starts over.
     public mutating func reset() {
         for i in current.indices { current[i] = 0 }

@@ -20,7 +20,7 @@ enum ValueParsing {
     /// typo, and it keeps deadline arithmetic far from overflow.
     static let maxDurationMs: Int64 = 24 * 60 * 60 * 1000
 
-    /// "500ms", "2s", "1m" -> milliseconds. Must be positive; a bare number
+    /// "500ms", "2s", "1m", "12h" -> milliseconds. Must be positive; a bare number
     /// is rejected because "30" could mean seconds or milliseconds. `maxMS` is
     /// for the few values that may be longer than a day (a cookie's max-age).
     static func duration(_ s: String, maxMS: Int64 = maxDurationMs) -> Result<Int64, Reason> {
@@ -28,7 +28,7 @@ enum ValueParsing {
         let digits = s.prefix { $0 >= "0" && $0 <= "9" }
         let unit = s.dropFirst(digits.count)
         guard let n = unsigned(digits) else {
-            return .failure("invalid duration \(quoted(s)) (expected a number with a unit: ms, s or m, e.g. 500ms, 2s, 1m)")
+            return .failure("invalid duration \(quoted(s)) (expected a number with a unit: ms, s, m or h, e.g. 500ms, 2s, 1m, 12h)")
         }
         if n == 0 { return .failure("must be positive, got \(shown(s))") }
         let scale: UInt64
@@ -36,8 +36,9 @@ enum ValueParsing {
         case "ms": scale = 1
         case "s": scale = 1000
         case "m": scale = 60_000
-        case "": return .failure("duration needs a unit (ms, s or m), got \(quoted(s))")
-        default: return .failure("unknown duration unit \(quoted(unit)) in \(quoted(s)) (use ms, s or m)")
+        case "h": scale = 3_600_000
+        case "": return .failure("duration needs a unit (ms, s, m or h), got \(quoted(s))")
+        default: return .failure("unknown duration unit \(quoted(unit)) in \(quoted(s)) (use ms, s, m or h)")
         }
         let (ms, overflow) = n.multipliedReportingOverflow(by: scale)
         guard !overflow, ms <= UInt64(maxMS) else {

@@ -76,6 +76,7 @@ func classifyHeaderName(_ p: UnsafeRawPointer, _ s: Int, _ e: Int) -> HeaderName
         if equalsLowercaseLiteral(p, s, e, "host") { return .host }
     case 6:
         if equalsLowercaseLiteral(p, s, e, "expect") { return .expect }
+        if equalsLowercaseLiteral(p, s, e, "cookie") { return .cookie }
     case 7:
         if equalsLowercaseLiteral(p, s, e, "upgrade") { return .upgrade }
         if equalsLowercaseLiteral(p, s, e, "trailer") { return .trailer }

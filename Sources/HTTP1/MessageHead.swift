@@ -18,7 +18,7 @@ public enum HTTPMethod: UInt8, Sendable {
 public enum HeaderName: UInt8, Sendable {
     case other, host, contentLength, transferEncoding, connection, keepAlive, proxyConnection, te, trailer,
          upgrade, xForwardedFor, xForwardedProto, xForwardedHost, forwarded, expect, proxyAuthorization,
-         proxyAuthenticate
+         proxyAuthenticate, cookie
 
     /// Fields that are hop-by-hop whatever Connection says (RFC 9110 7.6.1, plus the
     /// non-standard Proxy-Connection). Transfer-Encoding is deliberately absent:

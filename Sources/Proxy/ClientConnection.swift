@@ -62,6 +62,9 @@ final class ClientConnection: Selectable {
     var dechunk = false
     var upstreamKeepAlive = true
     var closeAfter = false
+    /// Stickiness for this request: -1 not active; -2 active, no valid cookie (the response
+    /// sets one); otherwise the pool the cookie named.
+    var stickyPool: Int32 = -1
     var requestStart: UInt64 = 0
     var responseStatus = 0
     // Tunnel half-close bookkeeping.

@@ -51,7 +51,16 @@ extension ClientConnection {
         poolIndex = Int.max
         requestStart = worker.loop.now
 
-        guard let p = worker.pickPool() else {
+        var picked: Int?
+        if worker.stickyRouter.active, let sticky = worker.snapshot.sticky {
+            let choice = worker.pickStickyPool(sticky, head: worker.requestHead, bytes: inBuf.readBytes)
+            picked = choice.pool
+            stickyPool = choice.stuck ? Int32(choice.pool ?? 0) : -2
+        } else {
+            picked = worker.pickPool()
+            stickyPool = -1
+        }
+        guard let p = picked else {
             respondError(503, "no pool has a non-zero split")
             return
         }
@@ -520,8 +529,14 @@ extension ClientConnection {
         outBuf.ensure(pool)
         outBuf.compact()
         var w = ByteWriter(outBuf.base! + outBuf.writeIndex, capacity: pool.bufferSize - outBuf.writeIndex)
+        // A shopper not (or no longer) stuck to the pool that answered gets a cookie for it.
+        var setCookie: [UInt8]?
+        if stickyPool != -1, Int(stickyPool) != poolIndex, connection != .upgrade, let sticky = worker.snapshot.sticky {
+            setCookie = worker.stickyRouter.setCookieLine(sticky, pool: poolIndex, poolName: worker.poolName(poolIndex),
+                                                          epoch: worker.snapshot.stickyEpoch)
+        }
         let ok = HeadRewriter.writeResponse(worker.responseHead, from: up.inBuf.readBytes, connection: connection,
-                                            dropTransferEncoding: dechunk, into: &w)
+                                            dropTransferEncoding: dechunk, extraLine: setCookie, into: &w)
         guard ok else {
             respHeadDone = false
             respondError(502, "the upstream response head is too large to forward")

@@ -75,7 +75,7 @@ enum HeadRewriter {
     /// Writes the response head for the client. `dropTransferEncoding` when the body is decoded
     /// for an HTTP/1.0 client.
     static func writeResponse(_ head: MessageHead, from src: UnsafeRawBufferPointer, connection: ConnectionHeader,
-                              dropTransferEncoding: Bool, into w: inout ByteWriter) -> Bool {
+                              dropTransferEncoding: Bool, extraLine: [UInt8]? = nil, into w: inout ByteWriter) -> Bool {
         w.append("HTTP/1.1 ")
         w.appendDecimal(UInt64(head.status))
         w.append(byte: 0x20)
@@ -94,6 +94,7 @@ enum HeadRewriter {
             w.append(slice(src, f.valueStart, f.valueEnd))
             w.append("\r\n")
         }
+        if let extraLine { extraLine.withUnsafeBytes { w.append($0) } }
         switch connection {
         case .none: break
         case .close: w.append("Connection: close\r\n")

@@ -198,6 +198,21 @@ enum MetricsRenderer {
             out += "switchyard_pool_failed_over{pool=\"\(escape(p.name))\"} \(snapshot.failedOver.contains(i) ? 1 : 0)\n"
         }
 
+        let rollouts = control.rollouts!
+        let rollout = rollouts.rollout
+        family("switchyard_rollout_active", "gauge", "1 while a rollout is running or paused.")
+        out += "switchyard_rollout_active \(rollouts.isActive ? 1 : 0)\n"
+        family("switchyard_rollout_step_percent", "gauge", "The new pool's share of traffic the current rollout gives it (0 without one).")
+        out += "switchyard_rollout_step_percent \(rollout?.newPercent ?? 0)\n"
+        family("switchyard_rollout_state", "gauge", "1 for the state of the current (or last) rollout.")
+        for state in ["running", "paused", "completed", "promoted", "rolled-back", "aborted"] {
+            out += "switchyard_rollout_state{state=\"\(state)\"} \(rollout?.state.name == state ? 1 : 0)\n"
+        }
+        family("switchyard_rollouts_total", "counter", "Finished rollouts by outcome.")
+        for outcome in RolloutController.outcomeNames {
+            out += "switchyard_rollouts_total{outcome=\"\(outcome)\"} \(rollouts.outcomes[outcome] ?? 0)\n"
+        }
+
         family("switchyard_requests_total", "counter", "Requests sent to an upstream server (each retry counts).")
         for k in order { out += "switchyard_requests_total{\(labels(k))} \(servers[k]!.total.requests)\n" }
         family("switchyard_responses_total", "counter", "Upstream responses by status class.")

@@ -28,6 +28,8 @@ public final class ProxyControl: @unchecked Sendable {
     public private(set) var rollouts: RolloutController!
     /// Published with every snapshot: the rollout id sticky cookies must carry.
     private var stickyEpoch: UInt64 = 0
+    /// `sticky cookie ...` with its key loaded (replaced by a reload that changes it).
+    public private(set) var sticky: StickySessions?
 
     /// Call on the control loop's thread (or before it runs). Starts health checking and
     /// publishes the first snapshot that carries it.
@@ -37,6 +39,7 @@ public final class ProxyControl: @unchecked Sendable {
         self.version = version
         self.fileConfig = proxy.store.snapshot.config
         self.config = fileConfig
+        self.sticky = proxy.store.snapshot.sticky
         self.startedAt = MonotonicClock.now()
         self.health = HealthMonitor(loop: control)
         self.rollouts = nil
@@ -95,7 +98,7 @@ public final class ProxyControl: @unchecked Sendable {
         do {
             let before = proxy.store.snapshot.failedOver.map { proxy.store.snapshot.pools[$0].name }
             let snap = try proxy.store.publish(next, draining: nextDraining, health: health.publishedViews(),
-                                               stickyEpoch: stickyEpoch)
+                                               stickyEpoch: stickyEpoch, sticky: sticky)
             let after = snap.failedOver.map { snap.pools[$0].name }
             if before != after {
                 for name in after where !before.contains(name) {
@@ -308,6 +311,13 @@ public final class ProxyControl: @unchecked Sendable {
         if next.limits.connections != fileConfig.limits.connections {
             notes.append("'limit connections' changed: takes effect at the next restart")
         }
+        // The key is re-read at every reload, so a rotated key takes effect without a restart.
+        let nextSticky: StickySessions?
+        do {
+            nextSticky = try next.sticky.map { c throws(ConfigError) in try StickySessions.load(c, file: file) }
+        } catch {
+            throw ControlError("invalid_config", error.description)
+        }
         do {
             try proxy.updateListeners(next.listeners)
         } catch {
@@ -315,6 +325,7 @@ public final class ProxyControl: @unchecked Sendable {
         }
         let replaced = overrides
         fileConfig = next
+        sticky = nextSticky
         try publish(next, draining: [])
         rollouts.supersede(by: "reload")
         return (replaced, notes)

@@ -20,8 +20,11 @@ public final class ProxyServer: @unchecked Sendable {
     private var workers: [Worker] = []
     private var threads: [LoopThread] = []
 
-    public init(config: ProxyConfig) throws {
-        store = SnapshotStore(try ProxySnapshot(version: 1, config: config))
+    /// Reads what the configuration names besides itself (the sticky cookie key); `file` is
+    /// for error messages (file:line).
+    public init(config: ProxyConfig, file: String = "config") throws {
+        let sticky = try config.sticky.map { c throws(ConfigError) in try StickySessions.load(c, file: file) }
+        store = SnapshotStore(try ProxySnapshot(version: 1, config: config, sticky: sticky))
     }
 
     /// I/O buffer size: room for the largest allowed head plus what we add to it.

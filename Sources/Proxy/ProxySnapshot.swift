@@ -56,11 +56,14 @@ public final class ProxySnapshot: Sendable {
     /// The id sticky cookies must carry to be honoured: the current (or last) rollout's, 0
     /// before any rollout. A new rollout re-assigns every shopper.
     public let stickyEpoch: UInt64
+    /// `sticky cookie ...` with its key loaded; nil when not configured.
+    public let sticky: StickySessions?
 
     public init(version: UInt64, config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:],
-                stickyEpoch: UInt64 = 0) throws {
+                stickyEpoch: UInt64 = 0, sticky: StickySessions? = nil) throws {
         self.draining = draining
         self.stickyEpoch = stickyEpoch
+        self.sticky = sticky
         self.version = version
         self.config = config
         var pools: [PoolSnapshot] = []
@@ -106,10 +109,10 @@ public final class SnapshotStore: Sendable {
     /// Builds the next snapshot from `config` and publishes it; returns it.
     @discardableResult
     public func publish(_ config: ProxyConfig, draining: Set<String> = [], health: [String: ServerView] = [:],
-                        stickyEpoch: UInt64 = 0) throws -> ProxySnapshot {
+                        stickyEpoch: UInt64 = 0, sticky: StickySessions? = nil) throws -> ProxySnapshot {
         try current.withLock { cur in
             let next = try ProxySnapshot(version: cur.version + 1, config: config, draining: draining, health: health,
-                                         stickyEpoch: stickyEpoch)
+                                         stickyEpoch: stickyEpoch, sticky: sticky)
             cur = next
             versionCounter.store(next.version, ordering: .releasing)
             return next

@@ -269,7 +269,7 @@ public final class RolloutController: @unchecked Sendable {
     }
 
     static func plan(named name: String, in config: ProxyConfig) -> (name: String, spec: RolloutSpec)? {
-        nil   // TODO: config plans (rollout NAME { ... }) land with the config parser change
+        config.rolloutPlan(named: name).map { ($0.name, $0.spec) }
     }
 
     /// A spec as `rollout start` arguments (a plan's settings, before command-line overrides).

@@ -46,6 +46,26 @@ final class Worker: @unchecked Sendable {
         }
         return best
     }
+    /// Colour stickiness (`sticky cookie`): whether it applies now, and cached Set-Cookie lines.
+    var stickyRouter = StickyRouter()
+    private var poolIndexByName: [String: Int] = [:]
+
+    /// The pool for a request while stickiness is active: the one its cookie names if the
+    /// cookie is valid (our key, not expired, this rollout) and that pool has traffic now —
+    /// counted as a pick, so new shoppers make up for sticky ones and the split holds — else
+    /// the picker's choice. `stuck` tells whether the cookie decided.
+    func pickStickyPool(_ sticky: StickySessions, head: MessageHead, bytes: UnsafeRawBufferPointer) -> (pool: Int?, stuck: Bool) {
+        for f in head.fields where f.name == .cookie {
+            let value = UnsafeRawBufferPointer(rebasing: bytes[Int(f.valueStart)..<Int(f.valueEnd)])
+            guard let (name, id) = sticky.decode(cookieHeader: value, nowS: wallClockSeconds()),
+                  id == snapshot.stickyEpoch, let i = poolIndexByName[name], snapshot.split[i] > 0
+            else { continue }
+            splitPicker.credit(i)
+            return (i, true)
+        }
+        return (splitPicker.next(), false)
+    }
+
     /// Requests waiting for a `max-conn` slot, per pool.
     private var queues: [WaitQueue] = []
     let healthSink: HealthSink
@@ -120,6 +140,8 @@ final class Worker: @unchecked Sendable {
             }
         }
         splitPicker = SmoothWeightedPicker(weights: s.split)
+        poolIndexByName = Dictionary(s.pools.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        stickyRouter.reset(active: s.sticky != nil && s.split.filter { $0 > 0 }.count >= 2)
         serverPickers = s.pools.indices.map { pickerWeights(pool: $0) }
         poolHasLimits = pools.map { $0.contains { $0.maxConn != nil } }
         poolEjectOn5xx = s.pools.map(\.config.ejectOn5xx)

@@ -65,7 +65,7 @@ func loadConfig(_ path: String) -> ProxyConfig {
 func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop: @escaping () -> Void = {}) -> Never {
     let proxy: ProxyServer
     do {
-        proxy = try ProxyServer(config: config)
+        proxy = try ProxyServer(config: config, file: configPath ?? "<demo>")
         try proxy.start()
     } catch {
         fail("cannot start: \(error)")
@@ -201,6 +201,9 @@ case "check":
     args.removeFirst()
     guard let path = option("--config", in: &args) ?? args.first else { usage() }
     let c = loadConfig(path)
+    if let sticky = c.sticky {
+        do { _ = try StickySessions.load(sticky, file: path) } catch { fail("invalid configuration: \(error)") }
+    }
     print("\(path): OK (\(c.listeners.count) listener(s), \(c.pools.count) pool(s))")
     exit(0)
 case "demo":

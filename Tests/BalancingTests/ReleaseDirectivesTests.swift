@@ -238,7 +238,7 @@ private let accessLogUsage = "(usage: access-log PATH [buffer SIZE] [flush DURAT
         .init(["sticky cookie yard key /k max-age 1m 2m"], "proxy.conf:8: sticky: unexpected extra argument '2m' \(stickyUsage)"),
         .init(["sticky cookie yard key /k max-age 999ms"], "proxy.conf:8: sticky max-age must be 1s...43200m (30 days), got '999ms'"),
         .init(["sticky cookie yard key /k max-age 43201m"], "proxy.conf:8: sticky max-age: duration '43201m' is too long (max 43200m)"),
-        .init(["sticky cookie yard key /k max-age 12h"], "proxy.conf:8: sticky max-age: unknown duration unit 'h' in '12h' (use ms, s or m)"),
+        .init(["sticky cookie yard key /k max-age 12d"], "proxy.conf:8: sticky max-age: unknown duration unit 'd' in '12d' (use ms, s, m or h)"),
         .init(["sticky cookie yard key /k max-age 0s"], "proxy.conf:8: sticky max-age: must be positive, got '0s'"),
         .init(["sticky cookie a key /a", "sticky cookie b key /b"], "proxy.conf:9: duplicate 'sticky' (first at line 8)"),
         .init(["pool red {", "sticky cookie a key /a", "}"],
@@ -262,7 +262,7 @@ private let accessLogUsage = "(usage: access-log PATH [buffer SIZE] [flush DURAT
         .init(["access-log /a.log buffer 64kb"], "proxy.conf:8: access-log buffer: unknown size suffix 'kb' in '64kb' (use k, m or g)"),
         .init(["access-log /a.log flush 9ms"], "proxy.conf:8: access-log flush must be 10ms...60s, got '9ms'"),
         .init(["access-log /a.log flush 60001ms"], "proxy.conf:8: access-log flush must be 10ms...60s, got '60001ms'"),
-        .init(["access-log /a.log flush 1"], "proxy.conf:8: access-log flush: duration needs a unit (ms, s or m), got '1'"),
+        .init(["access-log /a.log flush 1"], "proxy.conf:8: access-log flush: duration needs a unit (ms, s, m or h), got '1'"),
         .init(["access-log /a.log", "access-log /b.log"], "proxy.conf:9: duplicate 'access-log' (first at line 8)"),
     ]
 
@@ -319,7 +319,7 @@ private let accessLogUsage = "(usage: access-log PATH [buffer SIZE] [flush DURAT
         .init(["rollout green {", "steps 1,,100", "}"], "proxy.conf:9: rollout green: steps: empty step in '1,,100' (expected e.g. 1,5,25,50,100)"),
         .init(["rollout green {", "steps 0,100", "}"], "proxy.conf:9: rollout green: steps: '0' in '0,100' is not a percentage 1...100"),
         .init(["rollout green {", "hold 0s", "}"], "proxy.conf:9: rollout green: hold: must be positive, got '0s'"),
-        .init(["rollout green {", "hold 90", "}"], "proxy.conf:9: rollout green: hold: duration needs a unit (ms, s or m), got '90'"),
+        .init(["rollout green {", "hold 90", "}"], "proxy.conf:9: rollout green: hold: duration needs a unit (ms, s, m or h), got '90'"),
         .init(["rollout green {", "max-error-rate 1", "}"],
               "proxy.conf:9: rollout green: max-error-rate: must be a percentage 0%...100% such as 1% or 0.5%, got '1'"),
         .init(["rollout green {", "max-error-rate 100.5%", "}"],

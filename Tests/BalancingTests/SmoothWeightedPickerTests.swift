@@ -157,3 +157,49 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// `credit`: picks decided elsewhere (sticky sessions) count towards the shares, so the free
+/// picks make up for them, and the imbalance they may build is bounded.
+@Suite struct SmoothWeightedPickerCreditTests {
+    /// 100 shoppers stuck to blue when the step began; every 5th request is a new shopper
+    /// (picked, and replacing an old one), the rest follow their cookie (credited). Without
+    /// `credit` green gets 2% here (the sticky traffic is all blue for a while, and which
+    /// shopper comes back aliases with the picks); with it, the free picks make up for the
+    /// forced ones and green's share is the split's 10%.
+    @Test func forcedPicksAreCompensatedByFreePicks() {
+        var p = SmoothWeightedPicker(weights: [90, 10])
+        var counts = [0, 0]
+        var shoppers = [Int](repeating: 0, count: 100)
+        var next = 0
+        for i in 0..<3000 {
+            let c: Int
+            if i % 5 == 0 {
+                c = p.next()!
+                shoppers[next % 100] = c
+                next += 1
+            } else {
+                c = shoppers[(i * 7) % 100]
+                p.credit(c)
+            }
+            counts[c] += 1
+        }
+        let share = Double(counts[1]) / 3000
+        #expect(share >= 0.095 && share <= 0.105, "green got \(share)")
+    }
+
+    /// Without free picks to compensate, the debt stops growing at the bound, so the next free
+    /// picks go to the starved peer only for a bounded number of picks.
+    @Test func creditDebtIsBounded() {
+        var p = SmoothWeightedPicker(weights: [90, 10])
+        for _ in 0..<100_000 { p.credit(0) }
+        var run = 0
+        while p.next() == 1 { run += 1 }
+        #expect(run > 0)
+        #expect(run <= 2 * SmoothWeightedPicker.creditBound + 2, "green got \(run) picks in a row")
+        // Weight-0 or out-of-range credits change nothing.
+        var q = SmoothWeightedPicker(weights: [1, 0])
+        q.credit(1)
+        q.credit(7)
+        #expect(q.next() == 0)
+    }
+}

@@ -585,6 +585,42 @@ final class MetricsTests: XCTestCase {
         XCTAssertGreaterThan(m4.value("switchyard_config_generation") ?? 0, g1)
     }
 
+    func testRolloutGaugesFollowTheRollout() throws {
+        let blue = try TestUpstream(name: "blue")
+        let green = try TestUpstream(name: "green")
+        defer { blue.stop(); green.stop() }
+        let p = try MetricsTestProxy(config: Self.simpleConfig(blue: [blue.port], green: [green.port]))
+        defer { p.stop() }
+        let m0 = try p.scrape(options: .ungrouped)
+        XCTAssertEqual(m0.value("switchyard_rollout_active"), 0)
+        XCTAssertEqual(m0.value("switchyard_rollout_step_percent"), 0)
+        XCTAssertEqual(m0.sum("switchyard_rollout_state"), 0)
+        XCTAssertEqual(m0.sum("switchyard_rollouts_total"), 0)
+
+        func run(_ body: @escaping @Sendable (RolloutController) throws -> Void) -> String? {
+            p.onControlLoop { () -> String in
+                do { try body(p.control.rollouts); return "ok" } catch let e as ControlError { return e.code } catch { return "\(error)" }
+            }
+        }
+        XCTAssertEqual(run { try $0.start(arguments: ["green", "steps", "5,100", "hold", "10m"]) }, "ok")
+        let m1 = try p.scrape(options: .ungrouped)
+        XCTAssertEqual(m1.value("switchyard_rollout_active"), 1)
+        XCTAssertEqual(m1.value("switchyard_rollout_step_percent"), 5)
+        XCTAssertEqual(m1.value("switchyard_rollout_state", ["state": "running"]), 1)
+        XCTAssertEqual(m1.sum("switchyard_rollout_state"), 1)
+        XCTAssertEqual(m1.value("switchyard_split_weight", ["pool": "green"]), 5)
+
+        XCTAssertEqual(run { try $0.pause() }, "ok")
+        XCTAssertEqual(try p.scrape(options: .ungrouped).value("switchyard_rollout_state", ["state": "paused"]), 1)
+        XCTAssertEqual(run { try $0.abort() }, "ok")
+        let m2 = try p.scrape(options: .ungrouped)
+        XCTAssertEqual(m2.value("switchyard_rollout_active"), 0)
+        XCTAssertEqual(m2.value("switchyard_rollout_step_percent"), 0)
+        XCTAssertEqual(m2.value("switchyard_rollout_state", ["state": "aborted"]), 1)
+        XCTAssertEqual(m2.value("switchyard_rollouts_total", ["outcome": "aborted"]), 1)
+        XCTAssertEqual(m2.value("switchyard_rollouts_total", ["outcome": "rolled-back"]), 0)
+    }
+
     // MARK: - the exposition as a whole
 
     /// A real scrape (after some traffic) must satisfy every rule of the 0.0.4 format, including
