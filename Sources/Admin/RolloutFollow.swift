@@ -85,14 +85,15 @@ public enum RolloutFollow {
         return pool("new", "new_pool", long: true) + "; " + pool("old", "old_pool", long: false)
     }
 
-    /// One line for a refreshing terminal display, e.g.
-    /// "running 5% on green (step 2 of 5), held 12s of 60s | green 3/812 0.37% p99 12.5ms | blue 40/15110 0.26% p99 11.0ms | healthy"
+    /// One line for a refreshing terminal display, the figures last (a narrow terminal cuts them):
+    /// "running 5% on green (step 2 of 5), held 12s of 60s, healthy | green 3/812 0.37% p99 12.5ms | blue 40/15110 0.26% p99 11.0ms"
     public static func progressLine(_ r: JSONValue) -> String {
         var parts = ["\(Cell.text(r["state"])) \(Cell.text(r["percent"]))% on \(Cell.text(r["new_pool"]))"]
         if let step = r["step"]?.intValue, let count = r["steps"]?.arrayValue?.count {
             parts[0] += " (step \(step + 1) of \(count))"
         }
         if let p = RolloutTable.progress(r) { parts[0] += ", " + p }
+        parts[0] += ", " + (r["verdict"]?.stringValue ?? "not judged yet")
         if let w = r["window"], !w.isNull {
             for (key, name) in [("new", "new_pool"), ("old", "old_pool")] {
                 guard let p = w[key], !p.isNull else { continue }
@@ -100,7 +101,6 @@ public enum RolloutFollow {
                              + " \(RolloutTable.errorPercent(p))% p99 \(Cell.ms(p["p99_ms"]))ms")
             }
         }
-        parts.append(r["verdict"]?.stringValue ?? "not judged yet")
         return parts.joined(separator: " | ")
     }
 }

@@ -83,10 +83,13 @@ public enum RolloutTable {
     }
 
     /// "0.37": the window's error rate in percent, two decimals (thresholds are around 1%).
+    /// From the counts when there are any: replies carry decimals rounded to 3 digits, so
+    /// `error_rate` alone only has 0.1% steps.
     static func errorPercent(_ pool: JSONValue) -> String {
-        if let rate = pool["error_rate"]?.doubleValue { return Cell.fixed(rate * 100, 2) }
-        guard let e = pool["errors"]?.doubleValue, let n = pool["requests"]?.doubleValue, n > 0 else { return "-" }
-        return Cell.fixed(e / n * 100, 2)
+        if let e = pool["errors"]?.doubleValue, let n = pool["requests"]?.doubleValue, n > 0 {
+            return Cell.fixed(e / n * 100, 2)
+        }
+        return pool["error_rate"]?.doubleValue.map { Cell.fixed($0 * 100, 2) } ?? "-"
     }
 
     /// "thresholds: max-error-rate 1%, max-p99 1.5x, min-requests 200": the `rollout start` options.

@@ -175,8 +175,8 @@ func rolloutReply(_ changes: [String: JSONValue], generation: Int64 = 12) throws
 
     @Test func progressLine() throws {
         #expect(RolloutFollow.progressLine(try rollout([:]))
-                == "running 5% on green (step 2 of 5), held 12s of 60s | green 3/812 0.37% p99 12.5ms | blue 40/15110 0.26% p99 11.0ms | healthy")
+                == "running 5% on green (step 2 of 5), held 12s of 60s, healthy | green 3/812 0.37% p99 12.5ms | blue 40/15110 0.26% p99 11.0ms")
         #expect(RolloutFollow.progressLine(try rollout(["verdict": nil, "window": nil]))
-                == "running 5% on green (step 2 of 5), held 12s of 60s | not judged yet")
+                == "running 5% on green (step 2 of 5), held 12s of 60s, not judged yet")
     }
 }
