@@ -21,6 +21,7 @@ commands:
   server ready POOL HOST:PORT           send requests to a drained server again
   server add POOL HOST:PORT [weight N]  add a server to a pool (weight 1...1000)
   server remove POOL HOST:PORT          remove a server from a pool
+  undo                                  back to the previous configuration generation's values
   rollout start POOL|PLAN [from POOL] [steps P,...,100] [hold D]
                 [max-error-rate P%] [max-p99 Rx] [min-requests N]
                                         start a canary rollout that the proxy runs and rolls back
@@ -33,6 +34,8 @@ commands:
   reload                                re-read the config file
   shutdown                              drain and stop the proxy
   help                                  this text
+  ... if-generation N                   (after any changing command) only if the configuration
+                                        is still at generation N, else generation_conflict
 
 options:
   -s, --socket PATH   the admin socket
