@@ -165,6 +165,8 @@ private func failure(_ line: String) -> AdminError? {
             #expect(AdminCommand.rollout(verb).isMutating)
         }
         #expect(AdminCommandParser.parse("rollout start green if-generation 4") == .success(.ifGeneration(4, .rolloutStart(["green"]))))
+        #expect(AdminCommandParser.parse("rollout abort if-generation 5") == .success(.ifGeneration(5, .rollout(.abort))))
+        #expect(failure("rollout status if-generation 5")?.code == "bad_argument")
         #expect(AdminCommand.rolloutStart(["green", "hold", "1m"]).description == "rollout start green hold 1m")
         #expect(AdminCommand.rolloutStatus.isMutating == false)
         #expect(failure("rollout")?.code == "missing_argument")

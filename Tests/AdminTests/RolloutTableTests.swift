@@ -66,7 +66,7 @@ func rolloutReply(_ changes: [String: JSONValue], generation: Int64 = 12) throws
     }
 
     @Test func rolledBackWithReason() throws {
-        let reason = "error rate 4.10% (41 of 1000 requests) is above max-error-rate 1.00% with 99% confidence (lower bound 2.81%)"
+        let reason = "error rate 4.10% (41 of 1000 requests) is above max-error-rate 1.00% with 99% confidence (lower bound 2.87%)"
         let reply = try rolloutReply([
             "state": "rolled-back", "step": nil, "percent": 0, "step_elapsed_s": nil, "verdict": "breach",
             "started_s_ago": 80.5, "ended_s_ago": 4.0, "reason": .string(reason),

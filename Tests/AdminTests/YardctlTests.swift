@@ -72,7 +72,7 @@ import Testing
     @Test func rolloutStartFollowsUntilRolledBack() throws {
         let a = try RunningAdmin()
         defer { a.stop() }
-        let reason = "error rate 4.10% (41 of 1000 requests) is above max-error-rate 1.00% with 99% confidence (lower bound 2.81%)"
+        let reason = "error rate 4.10% (41 of 1000 requests) is above max-error-rate 1.00% with 99% confidence (lower bound 2.87%)"
         let steps: JSONValue = [1, 5, 100]
         let started = try rolloutReply(["steps": steps, "step": 0, "percent": 1, "step_elapsed_s": 0.0, "verdict": nil, "window": nil])
         a.handler.script("rollout start", [started])
