@@ -2,7 +2,8 @@ import Admin
 import Glibc
 
 /// yardctl — the operators' CLI for switchyard's admin socket.
-/// Exit status: 0 ok, 1 command refused, 2 switchyard not reachable, 64 usage error.
+/// Exit status: 0 ok, 1 command refused, 2 switchyard not reachable, 64 usage error; following a
+/// rollout, 0 completed or promoted, 3 rolled back or aborted, 130 stopped by Ctrl-C.
 
 let usageText = """
 usage: yardctl [-s SOCKET] [--json] COMMAND...
@@ -20,15 +21,34 @@ commands:
   server ready POOL HOST:PORT           send requests to a drained server again
   server add POOL HOST:PORT [weight N]  add a server to a pool (weight 1...1000)
   server remove POOL HOST:PORT          remove a server from a pool
+  undo                                  back to the previous configuration generation's values
+  rollout start POOL|PLAN [from POOL] [steps P,...,100] [hold D]
+                [max-error-rate P%] [max-p99 Rx] [min-requests N]
+                                        start a canary rollout that the proxy runs and rolls back
+                                        itself, then follow it until it ends (see --detach)
+  rollout watch                         follow the current rollout until it ends
+  rollout status                        the current (or last) rollout: step, hold, window, verdict
+  rollout pause | resume                stop advancing / advance again (the hold starts over)
+  rollout promote                       all traffic to the new pool now; the rollout ends
+  rollout abort                         all traffic back to the old pool now; the rollout ends
   reload                                re-read the config file
   shutdown                              drain and stop the proxy
   help                                  this text
+  ... if-generation N                   (after any changing command) only if the configuration
+                                        is still at generation N, else generation_conflict
 
 options:
   -s, --socket PATH   the admin socket
-  --json              print the raw JSON reply (one line) instead of a table
+  --json              print the raw JSON reply (one line) instead of a table; while following
+                      a rollout, every status reply as it arrives
+  --detach            rollout start: return after the start reply instead of following
 
-exit status: 0 ok, 1 command refused, 2 switchyard not reachable, 64 usage error
+Following a rollout prints a timestamped line whenever its step, state or verdict changes (and
+a refreshing progress line on a terminal). Ctrl-C stops following; the rollout goes on in the
+proxy (yardctl rollout watch|pause|abort).
+
+exit status: 0 ok, 1 command refused, 2 switchyard not reachable, 64 usage error;
+following a rollout: 0 completed or promoted, 3 rolled back or aborted, 130 stopped by Ctrl-C
 """
 
 func writeErr(_ s: String) {
@@ -52,6 +72,25 @@ func unreachable(_ path: String, _ error: Error) -> Never {
     exit(2)
 }
 
+func connect(_ path: String) -> AdminClient {
+    do { return try AdminClient(path: path) } catch { unreachable(path, error) }
+}
+
+/// Sends one command line; the reply line as received and parsed.
+func request(_ client: AdminClient, _ line: String, _ path: String) -> (line: String, reply: JSONValue) {
+    do {
+        try client.send(line)
+        let replyLine = try client.readLine()
+        do {
+            return (replyLine, try JSONValue.parse(replyLine))
+        } catch {
+            throw AdminClientError(.badReply, "unreadable reply (\(error)): \(replyLine.prefix(200))")
+        }
+    } catch {
+        unreachable(path, error)
+    }
+}
+
 func refused(_ reply: JSONValue) -> Never {
     writeErr("yardctl: \(reply["code"]?.stringValue ?? "error"): \(reply["error"]?.stringValue ?? "(no message)")")
     exit(1)
@@ -62,6 +101,7 @@ func refused(_ reply: JSONValue) -> Never {
 var args = Array(CommandLine.arguments.dropFirst())
 var socketPath = getenv(AdminDefaults.socketEnvironmentVariable).map { String(cString: $0) } ?? AdminDefaults.socketPath
 var rawJSON = false
+var detach = false
 options: while let a = args.first, a.hasPrefix("-") {
     args.removeFirst()
     switch a {
@@ -73,6 +113,8 @@ options: while let a = args.first, a.hasPrefix("-") {
         socketPath = String(a.dropFirst("--socket=".count))
     case "--json":
         rawJSON = true
+    case "--detach":
+        detach = true
     case "-h", "--help":
         print(usageText)
         exit(0)
@@ -84,6 +126,9 @@ options: while let a = args.first, a.hasPrefix("-") {
 }
 if socketPath.isEmpty { usageError("the socket path is empty") }
 guard !args.isEmpty else { usageError("no command given") }
+if detach && !(args.count >= 2 && args[0] == "rollout" && args[1] == "start") {
+    usageError("--detach only applies to 'rollout start'")
+}
 // `help` is answered locally (works without a proxy); `--json help` asks the proxy.
 if args == ["help"] && !rawJSON {
     print(usageText)
@@ -139,6 +184,21 @@ if args.first == "watch" {
     watch(socketPath: socketPath, rawJSON: rawJSON)
 }
 
+// `rollout watch` is yardctl's own: `rollout status` polled until the rollout ends.
+if args.count >= 2 && args[0] == "rollout" && args[1] == "watch" {
+    if args.count > 2 { usageError("rollout watch takes no arguments") }
+    let client = connect(socketPath)
+    let (statusLine, status) = request(client, AdminCommand.rolloutStatus.description, socketPath)
+    if rawJSON { print(statusLine) }
+    guard AdminReply.isOK(status) else { refused(status) }
+    if status["rollout"]?.isNull ?? true {
+        writeErr("yardctl: no rollout to watch (none has been started)")
+        exit(1)
+    }
+    if !rawJSON { print(RolloutTable.render(status), terminator: "") }
+    followRollout(client, socketPath: socketPath, first: status, rawJSON: rawJSON)
+}
+
 // MARK: one command
 
 let line = args.joined(separator: " ")
@@ -155,25 +215,23 @@ case .failure(let e):
     refused(AdminReply.error(e))
 }
 
-let replyLine: String
-let reply: JSONValue
-do {
-    let client = try AdminClient(path: socketPath)
-    try client.send(command.description)
-    replyLine = try client.readLine()
-    do {
-        reply = try JSONValue.parse(replyLine)
-    } catch {
-        throw AdminClientError(.badReply, "unreadable reply (\(error)): \(replyLine.prefix(200))")
+let startsRollout: Bool = {
+    switch command {
+    case .rolloutStart, .ifGeneration(_, .rolloutStart): return true
+    default: return false
     }
-} catch {
-    unreachable(socketPath, error)
-}
+}()
+
+let client = connect(socketPath)
+let (replyLine, reply) = request(client, command.description, socketPath)
 
 if rawJSON { print(replyLine) }
 guard AdminReply.isOK(reply) else { refused(reply) }
 if !rawJSON {
     let text = CommandSummary.render(command, reply: reply)
     print(text, terminator: text.hasSuffix("\n") ? "" : "\n")
+}
+if startsRollout && !detach {
+    followRollout(client, socketPath: socketPath, first: reply, rawJSON: rawJSON)
 }
 exit(0)

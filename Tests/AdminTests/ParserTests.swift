@@ -153,9 +153,35 @@ private func failure(_ line: String) -> AdminError? {
         #expect(AdminCommand.ifGeneration(7, .undo).description == "undo if-generation 7")
     }
 
+    /// The proxy validates what follows `rollout start` (it knows the pools and plans); the codec
+    /// checks the first word is a name and bounds the count.
+    @Test func rolloutCommands() {
+        #expect(AdminCommandParser.parse("rollout start green") == .success(.rolloutStart(["green"])))
+        #expect(AdminCommandParser.parse("rollout start green from blue steps 1,5,100 hold 30s")
+                == .success(.rolloutStart(["green", "from", "blue", "steps", "1,5,100", "hold", "30s"])))
+        #expect(AdminCommandParser.parse("rollout status") == .success(.rolloutStatus))
+        for verb in RolloutVerb.allCases {
+            #expect(AdminCommandParser.parse("rollout \(verb.rawValue)") == .success(.rollout(verb)))
+            #expect(AdminCommand.rollout(verb).isMutating)
+        }
+        #expect(AdminCommandParser.parse("rollout start green if-generation 4") == .success(.ifGeneration(4, .rolloutStart(["green"]))))
+        #expect(AdminCommandParser.parse("rollout abort if-generation 5") == .success(.ifGeneration(5, .rollout(.abort))))
+        #expect(failure("rollout status if-generation 5")?.code == "bad_argument")
+        #expect(AdminCommand.rolloutStart(["green", "hold", "1m"]).description == "rollout start green hold 1m")
+        #expect(AdminCommand.rolloutStatus.isMutating == false)
+        #expect(failure("rollout")?.code == "missing_argument")
+        #expect(failure("rollout start")?.code == "missing_argument")
+        #expect(failure("rollout start gr/een")?.code == "bad_argument")
+        #expect(failure("rollout status now")?.code == "extra_argument")
+        #expect(failure("rollout abort now")?.code == "extra_argument")
+        #expect(failure("rollout watch")?.code == "unknown_command")   // yardctl's own, never sent
+    }
+
     @Test func commandNamesAndUsage() {
         #expect(AdminCommand.names == ["status", "stats", "split", "server weight", "server drain", "server ready",
-                                       "server add", "server remove", "undo", "reload", "shutdown", "help", "if-generation"])
+                                       "server add", "server remove", "undo", "rollout start", "rollout status",
+                                       "rollout pause", "rollout resume", "rollout promote", "rollout abort",
+                                       "reload", "shutdown", "help", "if-generation"])
         #expect(AdminCommand.serverAdd(pool: "b", address: "1.2.3.4:5", weight: nil).name == "server add")
         #expect(AdminCommand.status.isMutating == false)
         #expect(AdminCommand.split([]).isMutating)

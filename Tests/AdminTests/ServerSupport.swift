@@ -13,6 +13,7 @@ import Testing
 /// - help: replies with `bigReplyBytes` of padding (output-cap test)
 /// - server drain: keeps the reply closure until `releaseHeld` (client-vanishes test)
 /// - server remove: refuses with unknown_server
+/// - a command with a script (`script("rollout status", ...)`): the script's next reply
 /// - anything else: replies at once with the command's canonical text
 final class TestHandler: AdminHandler, @unchecked Sendable {
     struct State {
@@ -23,6 +24,8 @@ final class TestHandler: AdminHandler, @unchecked Sendable {
         var overlapped = false
     }
     let state = Mutex(State())
+    /// Scripted replies by command name (`AdminCommand.name`).
+    private let scripts = Mutex<[String: [JSONValue]]>([:])
     let loop: EventLoop
     var bigReplyBytes = 0
     /// Loop thread only.
@@ -31,6 +34,21 @@ final class TestHandler: AdminHandler, @unchecked Sendable {
     init(loop: EventLoop) { self.loop = loop }
 
     var commands: [String] { state.withLock { $0.commands } }
+
+    /// Commands named `name` get these replies in turn; the last one is repeated once the
+    /// script runs out.
+    func script(_ name: String, _ replies: [JSONValue]) {
+        scripts.withLock { $0[name] = replies }
+    }
+
+    private func scriptedReply(_ name: String) -> JSONValue? {
+        scripts.withLock { s in
+            guard var replies = s[name], let next = replies.first else { return nil }
+            if replies.count > 1 { replies.removeFirst() }
+            s[name] = replies
+            return next
+        }
+    }
 
     func handle(_ command: AdminCommand, peer: AdminPeer, reply: @escaping (JSONValue) -> Void) {
         let n = state.withLock { s -> Int in
@@ -43,6 +61,10 @@ final class TestHandler: AdminHandler, @unchecked Sendable {
         let done: (JSONValue) -> Void = { [self] v in
             self.state.withLock { $0.outstanding -= 1 }
             reply(v)
+        }
+        if let scripted = scriptedReply(command.name) {
+            done(scripted)
+            return
         }
         switch command {
         case .status:
@@ -188,3 +210,53 @@ func run(_ argv: [String], environment: [String: String]? = nil) throws -> (stat
 }
 
 func executable(_ path: String) -> Bool { access(path, X_OK) == 0 }
+
+/// A child process whose stdout and stderr are collected in the background. `finish` bounds
+/// the wait; a process still running then, or when this is released, is killed (SIGKILL), so a
+/// hung child can neither hang the test run nor outlive it.
+final class Spawned: @unchecked Sendable {
+    let process = Process()
+    private let readers = DispatchGroup()
+    private let collected = Mutex<(output: Data, errors: Data)>((Data(), Data()))
+
+    init(_ argv: [String], environment: [String: String]? = nil) throws {
+        process.executableURL = URL(fileURLWithPath: argv[0])
+        process.arguments = Array(argv.dropFirst())
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        for (pipe, isOutput) in [(out, true), (err, false)] {
+            readers.enter()
+            let handle = pipe.fileHandleForReading
+            DispatchQueue.global().async { [self] in
+                let data = handle.readDataToEndOfFile()
+                collected.withLock { if isOutput { $0.output = data } else { $0.errors = data } }
+                readers.leave()
+            }
+        }
+    }
+
+    var pid: pid_t { process.processIdentifier }
+
+    /// Waits up to `seconds` for the exit: status, stdout and stderr; nil if it had to be killed.
+    func finish(within seconds: Double) -> (status: Int32, output: String, errors: String)? {
+        let exited = eventually(seconds) { !process.isRunning }
+        if !exited { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        _ = readers.wait(timeout: .now() + 5)
+        guard exited else { return nil }
+        return collected.withLock {
+            (process.terminationStatus, String(decoding: $0.output, as: UTF8.self), String(decoding: $0.errors, as: UTF8.self))
+        }
+    }
+
+    deinit {
+        if process.isRunning {
+            kill(pid, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+}
