@@ -699,7 +699,12 @@ final class MetricsTests: XCTestCase {
                     }
                 }
             }
-            XCTAssertFalse(exprs.contains { $0.contains("rollout") }, "\(source) references rollout metrics (not yet exposed)")
+            // The release view: the dashboard shows the rollout, the rules alert on a rollback.
+            if source == "dashboard" {
+                XCTAssertTrue(names.isSuperset(of: ["switchyard_rollout_state", "switchyard_rollout_step_percent"]), "\(names.sorted())")
+            } else {
+                XCTAssertTrue(names.contains("switchyard_rollouts_total"), "\(names.sorted())")
+            }
         }
 
         // Labels: those of the scrape, plus the target labels Prometheus adds.
