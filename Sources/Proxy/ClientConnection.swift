@@ -62,6 +62,9 @@ final class ClientConnection: Selectable {
     var dechunk = false
     var upstreamKeepAlive = true
     var closeAfter = false
+    /// For the access log (only when it is on): the request line, and response body bytes sent.
+    var requestLine: [UInt8] = []
+    var bytesOut: UInt64 = 0
     /// Stickiness for this request: -1 not active; -2 active, no valid cookie (the response
     /// sets one); otherwise the pool the cookie named.
     var stickyPool: Int32 = -1
@@ -369,6 +372,13 @@ final class ClientConnection: Selectable {
         }
         if let s = server, state == .forwarding { line += " (pool \(worker.poolName(poolIndex)), server \(s.description)" + (upstreamNote.map { ": \($0)" } ?? "") + ")" }
         log(line)
+        if let accessLog = worker.accessLog {
+            accessLog.record(client: peerIP, requestLine: requestLine, status: status, bytes: 0,
+                             pool: poolIndex < worker.snapshot.pools.count ? worker.poolName(poolIndex) : "-",
+                             server: state == .forwarding ? server?.description : nil,
+                             durationNS: requestLine.isEmpty ? 0 : worker.loop.now &- requestStart)
+            requestLine.removeAll(keepingCapacity: true)
+        }
         if respHeadDone || state == .tunnel {
             abort()
             return

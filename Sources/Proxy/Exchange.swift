@@ -12,6 +12,7 @@ extension ClientConnection {
     func dispatch() {
         worker.refreshSnapshot()
         requestsServed += 1
+        if worker.accessLog != nil { captureRequestLine() }
         method = worker.requestHead.method
         clientMinor = worker.requestHead.versionMinor
         clientKeepAlive = worker.requestHead.keepAlive
@@ -94,6 +95,16 @@ extension ClientConnection {
         state = .forwarding
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
         attach(s)
+    }
+
+    /// Keeps the request line (at most 1 KiB of it) for the access log line written at the end.
+    private func captureRequestLine() {
+        requestLine.removeAll(keepingCapacity: true)
+        bytesOut = 0
+        let bytes = inBuf.readBytes
+        var end = 0
+        while end < bytes.count && end < 1024 && bytes[end] != 0x0D && bytes[end] != 0x0A { end += 1 }
+        requestLine.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[0..<end]))
     }
 
     /// A server slot freed up for this queued request.
@@ -398,6 +409,7 @@ extension ClientConnection {
             let headPart = min(n, pending)
             outBuf.consume(headPart)
             consumeResponseBody(up, n - headPart)
+            bytesOut &+= UInt64(n - headPart)
             if n < pending + avail { canWrite = false }
             progress = true
             touch(up)
@@ -555,6 +567,11 @@ extension ClientConnection {
             let on5xx = poolIndex < worker.poolEjectOn5xx.count && worker.poolEjectOn5xx[poolIndex]
             worker.reportOutcome(s, failure: on5xx && responseStatus >= 500 ? "HTTP \(responseStatus)" : nil,
                                  startedNS: requestStart, probe: isProbe)
+            if let accessLog = worker.accessLog {
+                accessLog.record(client: peerIP, requestLine: requestLine, status: responseStatus, bytes: bytesOut,
+                                 pool: worker.poolName(poolIndex), server: s.description, durationNS: now &- requestStart)
+                requestLine.removeAll(keepingCapacity: true)
+            }
         }
         if let up = upstream {
             let reusable = upstreamKeepAlive && respKind != .untilClose && reqDone

@@ -282,6 +282,17 @@ public final class ProxyControl: @unchecked Sendable {
         fileConfig.pools.first { $0.name == pool }?.servers.first { $0.address == address }?.weight
     }
 
+    // MARK: log rotation
+
+    /// SIGUSR1: reopens the access log at its configured path (after logrotate moved it),
+    /// touching nothing else — unlike a reload, a running rollout and runtime changes stay.
+    public func reopenLogs() throws(ControlError) {
+        guard let c = fileConfig.accessLog else { return }
+        do { try proxy.reopenAccessLog(c) } catch {
+            throw ControlError("reopen_failed", "access-log: \(error); still writing to the previous file")
+        }
+    }
+
     // MARK: reload
 
     /// Re-reads and validates the whole file, then applies it as one snapshot (servers added and
@@ -317,6 +328,11 @@ public final class ProxyControl: @unchecked Sendable {
             nextSticky = try next.sticky.map { c throws(ConfigError) in try StickySessions.load(c, file: file) }
         } catch {
             throw ControlError("invalid_config", error.description)
+        }
+        if next.accessLog != fileConfig.accessLog {
+            do { try proxy.reopenAccessLog(next.accessLog) } catch {
+                throw ControlError("invalid_config", "\(file):\(next.accessLog?.line ?? 0): access-log: \(error); configuration unchanged")
+            }
         }
         do {
             try proxy.updateListeners(next.listeners)

@@ -69,6 +69,7 @@ public final class ProxyServer: @unchecked Sendable {
             throw error
         }
         listenAddresses = addresses
+        let accessLog = try config.accessLog.map { try AccessLogFile(path: $0.path) }
         for i in 0..<workerCount {
             let loop = try EventLoop(index: i, bufferSize: size)
             let worker = Worker(loop: loop, store: store, maxClients: perWorker, workerCount: workerCount, healthSink: healthSink)
@@ -77,6 +78,9 @@ public final class ProxyServer: @unchecked Sendable {
                 worker.listeners.append(l)
                 try loop.register(l, events: Events.readable | Events.edgeTriggered)
             }
+            if let accessLog, let c = config.accessLog {
+                worker.setAccessLog(accessLog, capacity: c.bufferBytes, flushMS: c.flushMS)
+            }
             loops.append(loop)
             workers.append(worker)
         }
@@ -84,8 +88,9 @@ public final class ProxyServer: @unchecked Sendable {
             let worker = workers[i]
             threads.append(LoopThread {
                 loop.run()
-                _ = worker   // the worker lives as long as its loop runs
+                worker.accessLog?.flush()
                 loop.closeAll()
+                worker.accessLog?.flush()   // the worker lives as long as its loop runs
             })
         }
     }
@@ -214,6 +219,15 @@ extension ProxyServer {
 }
 
 extension ProxyServer {
+    /// Opens the access log afresh (`config` nil: off) and moves every worker to it once it has
+    /// written its buffer: log rotation (SIGUSR1) and reloads that change `access-log`. The old
+    /// file is closed when the last worker lets go of it.
+    public func reopenAccessLog(_ config: AccessLogConfig?) throws(SocketError) {
+        let file = try config.map { c throws(SocketError) in try AccessLogFile(path: c.path) }
+        let capacity = config?.bufferBytes ?? 0, flushMS = config?.flushMS ?? 1000
+        for w in workers { w.loop.execute { w.setAccessLog(file, capacity: capacity, flushMS: flushMS) } }
+    }
+
     /// Cuts the requests still in flight on a drained server, on every worker.
     func cutDrained(_ key: String) {
         for w in workers { w.loop.execute { w.cutDrained(key) } }

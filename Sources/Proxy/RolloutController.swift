@@ -218,16 +218,17 @@ public final class RolloutController: @unchecked Sendable {
             verdict = .breach(reason: "pool \(r.spec.newPool) has no usable server (its share failed over to the other pools)",
                               figures: judge.figures(old: oldWindow, new: newWindow))
         }
+        let percentBefore = r.newPercent
         let action = r.tick(nowMS: now, verdict: verdict)
         rollout = r
         guard let action else { return }
-        apply(action, r, now: now)
+        apply(action, r, now: now, percentBefore: percentBefore)
         // A new step's window starts from these totals (taken under the previous split, so at
         // most the requests in flight at the change are counted in the new step).
         if case .setSplit = action, rollout?.isFinished == false { samples = [current] }
     }
 
-    private func apply(_ action: RolloutAction, _ r: Rollout, now: Int64) {
+    private func apply(_ action: RolloutAction, _ r: Rollout, now: Int64, percentBefore: Int) {
         switch action {
         case .setSplit(let p):
             do {
@@ -250,7 +251,7 @@ public final class RolloutController: @unchecked Sendable {
             finished(r, outcome: "rolled-back")
             var figures = ""
             if case .rolledBack(_, let f) = r.state { figures = "; \(f)" }
-            Log.warn("rollout \(r.id): ROLLED BACK to \(r.spec.oldPool): \(reason)\(figures)")
+            Log.warn("rollout \(r.id) rolled back to \(r.spec.oldPool) (\(r.spec.newPool) was at \(percentBefore)%): \(reason)\(figures)")
         case .complete:
             events.append((now, "completed", 100))
             finished(r, outcome: "completed")

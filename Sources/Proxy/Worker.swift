@@ -46,6 +46,29 @@ final class Worker: @unchecked Sendable {
         }
         return best
     }
+    /// `access-log`: this loop's buffer (nil when off).
+    var accessLog: AccessLogWriter?
+    private var accessLogTimer: LoopTimer?
+
+    /// Starts, replaces or (nil) stops access logging on this loop; on its own thread, or before
+    /// the loop runs.
+    func setAccessLog(_ file: AccessLogFile?, capacity: Int, flushMS: Int64) {
+        accessLog?.flush()
+        accessLogTimer?.cancel()
+        accessLogTimer = nil
+        guard let file else { accessLog = nil; return }
+        accessLog = AccessLogWriter(file: file, capacity: capacity)
+        scheduleAccessLogFlush(max(10, flushMS))
+    }
+
+    private func scheduleAccessLogFlush(_ ms: Int64) {
+        accessLogTimer = loop.schedule(afterMS: ms) { [weak self] in
+            guard let self, let log = accessLog else { return }
+            log.flush()
+            scheduleAccessLogFlush(ms)
+        }
+    }
+
     /// Colour stickiness (`sticky cookie`): whether it applies now, and cached Set-Cookie lines.
     var stickyRouter = StickyRouter()
     private var poolIndexByName: [String: Int] = [:]

@@ -111,9 +111,18 @@ func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop:
 
     let signals: SignalSource
     do {
-        signals = try SignalSource(signals: [SIGINT, SIGTERM, SIGHUP], loop: loop) { sig in
+        signals = try SignalSource(signals: [SIGINT, SIGTERM, SIGHUP, SIGUSR1], loop: loop) { sig in
             if sig == SIGHUP {
                 _ = reload()
+                return
+            }
+            if sig == SIGUSR1 {
+                do throws(ControlError) {
+                    try control.reopenLogs()
+                    Log.info("SIGUSR1: access log reopened")
+                } catch {
+                    Log.error("SIGUSR1: \(error.message)")
+                }
                 return
             }
             if stopping {
@@ -190,7 +199,7 @@ func option(_ name: String, in args: inout [String]) -> String? {
 // thread inherits these signals blocked, so they reach only the control loop's signalfd and
 // never a worker or storefront thread, where their default action would kill the process.
 signal(SIGPIPE, SIG_IGN)
-SignalSource.blockInThisThread([SIGINT, SIGTERM, SIGHUP])
+SignalSource.blockInThisThread([SIGINT, SIGTERM, SIGHUP, SIGUSR1])
 
 var args = Array(CommandLine.arguments.dropFirst())
 if args.contains("--version") { print("switchyard \(version)"); exit(0) }
