@@ -5,7 +5,8 @@ import Glibc
 
 /// Runs a rollout inside the proxy, on the control loop: every `tickMS` it collects the two
 /// pools' totals from the workers, judges the new pool against the old one over the window
-/// since the step began (at most the last `hold`, capped at `maxWindowMS`), and applies what
+/// since the step began (its last `maxWindowMS` once the step is older: recent traffic, yet
+/// long enough for a quiet step to reach min-requests whatever the hold), and applies what
 /// the `Rollout` state machine decides — the next step, completion, or a rollback, which
 /// publishes the old pool's 100% before the tick returns.
 ///
@@ -200,7 +201,7 @@ public final class RolloutController: @unchecked Sendable {
             samples = [current]   // the baseline of this step's window
             return
         }
-        let windowMS = min(r.spec.holdMS, Self.maxWindowMS)
+        let windowMS = Self.maxWindowMS
         var base = first
         var baseIndex = 0
         for (i, s) in samples.enumerated() where s.ms <= now - windowMS { base = s; baseIndex = i }

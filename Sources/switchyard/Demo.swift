@@ -23,6 +23,14 @@ enum Demo {
             server 127.0.0.1:\(greenPort)
         }
         split blue=100 green=0
+        # `yardctl rollout start green`: 10% -> 50% -> 100%, each step judged against blue.
+        rollout green {
+            to green
+            from blue
+            steps 10,50,100
+            hold 10s
+            min-requests 10
+        }
         admin \(AdminDefaults.socketPath)
         timeout upstream 10s
         """
@@ -59,6 +67,11 @@ enum Demo {
           swift run -c release yardctl split blue=0 green=100     # flip to green
           swift run -c release yardctl split blue=100 green=0     # roll back
           swift run -c release yardctl stats
+
+        Let the proxy run a canary itself (it needs traffic to judge green by):
+          while sleep 0.05; do curl -s -o /dev/null http://127.0.0.1:\(port)/; done &
+          swift run -c release yardctl rollout start green      # 10% -> 50% -> 100%, live progress
+          swift run -c release yardctl rollout status
 
         Press Ctrl-C to stop.
         """
