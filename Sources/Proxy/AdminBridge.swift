@@ -41,8 +41,14 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         let before = control.auditView
         let generationBefore = control.generation
         let line = command.description
+        // Rollout commands are recorded when accepted even if the split did not move (pause, resume).
+        let isRollout: Bool
+        switch command {
+        case .rolloutStart, .rollout: isRollout = true
+        default: isRollout = false
+        }
         dispatch(command, peer: peer) { [control] result in
-            if control.generation != generationBefore {
+            if control.generation != generationBefore || (isRollout && result["ok"]?.boolValue == true) {
                 audit.record(peer: peer, command: line, generationBefore: generationBefore,
                              generationAfter: control.generation, old: before, new: control.auditView)
             }

@@ -167,6 +167,34 @@ final class RolloutTests: XCTestCase {
         XCTAssertEqual(outcomes.filter { $0.status != 200 }.count, 0)
     }
 
+    func testRolloutPlansFromTheConfigAndTheAuditLog() throws {
+        let b = try TestUpstream(name: "blue"), g = try TestUpstream(name: "green")
+        upstreams += [b, g]
+        let auditPath = scratch.file("audit.log")
+        let p = try InProcessAdminProxy(
+            config: adminConfigText(pools: [("blue", ["127.0.0.1:\(b.port)"]), ("green", ["127.0.0.1:\(g.port)"])],
+                                    split: "blue=100 green=0",
+                                    extra: "rollout canary {\n  to green\n  steps 2,30,100\n  hold 7m\n  min-requests 42\n}\n"),
+            socketPath: scratch.file("admin.sock"), auditPath: auditPath)
+        proxy = p
+        let started = try p.request("rollout start canary hold 9m")
+        XCTAssertTrue(started.isOK, started.encoded())
+        let r = try XCTUnwrap(started["rollout"])
+        XCTAssertEqual(r["plan"]?.stringValue, "canary")
+        XCTAssertEqual(r["new_pool"]?.stringValue, "green")
+        XCTAssertEqual(r["old_pool"]?.stringValue, "blue")
+        XCTAssertEqual(r["steps"]?.arrayValue?.compactMap(\.intValue), [2, 30, 100])
+        XCTAssertEqual(r["hold_s"]?.doubleValue, 540, "the command line overrides the plan's hold")
+        XCTAssertEqual(r["min_requests"]?.intValue, 42)
+        XCTAssertEqual(try p.request("status")["split"]?["green"]?.intValue, 2)
+        XCTAssertTrue(try p.request("rollout pause").isOK)
+        XCTAssertTrue(try p.request("rollout abort").isOK)
+        let audit = readWholeFile(auditPath)
+        for command in ["rollout start canary hold 9m", "rollout pause", "rollout abort"] {
+            XCTAssertTrue(audit.contains("\"command\":\"\(command)\""), "audit lacks \(command): \(audit)")
+        }
+    }
+
     func testCommandsPauseResumePromoteAbortAndTheirErrors() throws {
         let p = try start()
         let none = try p.request("rollout status")
