@@ -84,7 +84,7 @@ final class OriginConnection: Selectable {
             if input.writeIndex == pool.bufferSize { input.compact() }
             let space = pool.bufferSize - input.writeIndex
             if space == 0 { shut(); return }
-            let n = Sys.read(fd, input.base! + input.writeIndex, space)
+            let n = Sys.recv(fd, input.base! + input.writeIndex, space)
             if n > 0 {
                 input.writeIndex += n
                 // A short read drained the socket; edge-triggered epoll reports the next arrival.
@@ -140,7 +140,7 @@ final class OriginConnection: Selectable {
         defer { pool.give(scratch) }
         var budget = 1 << 20
         while budget > 0 {
-            let n = Sys.read(fd, scratch, pool.bufferSize)
+            let n = Sys.recv(fd, scratch, pool.bufferSize)
             if n <= 0 { break }
             budget -= n
         }

@@ -69,7 +69,7 @@ final class UpstreamConnection: Selectable {
         if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
         let space = pool.bufferSize - inBuf.writeIndex
         if space == 0 { return 0 }
-        let n = Sys.read(fd, inBuf.base! + inBuf.writeIndex, space)
+        let n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
         if n > 0 {
             inBuf.writeIndex += n
             if n < space { canRead = false }
