@@ -321,6 +321,10 @@ extension ClientConnection {
 
     // MARK: response direction
 
+    /// Response bodies up to this size (available at once after the head) are copied behind the
+    /// head and sent with it in one plain send.
+    static let coalesceLimit = 2048
+
     func pumpResponse() -> Bool {
         guard let up = upstream, !up.connecting else { return false }
         var progress = false
@@ -394,6 +398,20 @@ extension ClientConnection {
             guard canWrite else { return progress }
             let n: Int
             let pending = outBuf.readable
+            if pending > 0 && avail <= Self.coalesceLimit && pending + avail <= pool.bufferSize - outBuf.readIndex {
+                // A small body joins the head in one buffer: one send(2) with one region is
+                // measurably cheaper than sendmsg(2) with two (most responses of a shop's API
+                // are a few hundred bytes).
+                (outBuf.base! + outBuf.writeIndex).copyMemory(from: up.inBuf.readPointer, byteCount: avail)
+                outBuf.writeIndex += avail
+                consumeResponseBody(up, avail)
+                bytesOut &+= UInt64(avail)
+                let r = flushOut()
+                if r < 0 { abort(); return true }
+                progress = true
+                touch(up)
+                continue
+            }
             if pending > 0 {
                 n = Sys.writev2(fd, outBuf.readPointer, pending, up.inBuf.readPointer, avail)
             } else {
