@@ -285,20 +285,26 @@ struct ConfigParserState {
         config.adminGroup = group
     }
 
-    mutating func pool(_ args: ArraySlice<String>, _ n: Int) throws {
+    /// The NAME of `KIND NAME {` (a pool or rollout block), after checking the line's shape.
+    func blockName(_ kind: String, _ args: ArraySlice<String>, _ n: Int, usage: String, contents: String) throws -> String {
         guard let name = args.first, name != "{" else {
-            throw error(n, "pool: missing pool name (usage: \(Usage.pool))")
+            throw error(n, "\(kind): missing \(kind) name (usage: \(usage))")
         }
         guard args.count > 1 else {
-            throw error(n, "pool: expected '{' after the pool name on the same line (usage: \(Usage.pool))")
+            throw error(n, "\(kind): expected '{' after the \(kind) name on the same line (usage: \(usage))")
         }
         let brace = args[args.startIndex + 1]
         guard brace == "{" else {
-            throw error(n, "pool: expected '{' after the pool name, got \(quoted(brace)) (usage: \(Usage.pool))")
+            throw error(n, "\(kind): expected '{' after the \(kind) name, got \(quoted(brace)) (usage: \(usage))")
         }
         if args.count > 2 {
-            throw error(n, "pool: unexpected \(quoted(args[args.startIndex + 2])) after '{'; put each server and the closing '}' on its own line")
+            throw error(n, "\(kind): unexpected \(quoted(args[args.startIndex + 2])) after '{'; put each \(contents) and the closing '}' on its own line")
         }
+        return name
+    }
+
+    mutating func pool(_ args: ArraySlice<String>, _ n: Int) throws {
+        let name = try blockName("pool", args, n, usage: Usage.pool, contents: "server")
         let validName = name.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
         }

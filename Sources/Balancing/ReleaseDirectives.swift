@@ -138,19 +138,7 @@ extension ConfigParserState {
 
     /// `rollout NAME {`: opens a block, with the same rules as `pool NAME {`.
     mutating func rollout(_ args: ArraySlice<String>, _ n: Int) throws {
-        guard let name = args.first, name != "{" else {
-            throw error(n, "rollout: missing rollout name (usage: \(Usage.rollout))")
-        }
-        guard args.count > 1 else {
-            throw error(n, "rollout: expected '{' after the rollout name on the same line (usage: \(Usage.rollout))")
-        }
-        let brace = args[args.startIndex + 1]
-        guard brace == "{" else {
-            throw error(n, "rollout: expected '{' after the rollout name, got \(quoted(brace)) (usage: \(Usage.rollout))")
-        }
-        if args.count > 2 {
-            throw error(n, "rollout: unexpected \(quoted(args[args.startIndex + 2])) after '{'; put each setting and the closing '}' on its own line")
-        }
+        let name = try blockName("rollout", args, n, usage: Usage.rollout, contents: "setting")
         guard name.utf8.allSatisfy(StickyCookie.isNameByte) else {
             throw error(n, "rollout: invalid rollout name \(quoted(name)) (use letters, digits, '_' and '-')")
         }
