@@ -167,6 +167,37 @@ final class StickyTests: XCTestCase {
     }
 }
 
+extension StickyTests {
+    /// A missing or short key file is a config error with file:line, from `switchyard check`, at
+    /// start, and at a reload (which then changes nothing).
+    func testKeyFileErrorsAreConfigErrorsWithFileAndLine() throws {
+        let conf = try scratch.write("proxy.conf", "listen 127.0.0.1:1\npool blue {\n  server 127.0.0.1:2\n}\nsticky cookie SY key \(scratch.file("missing.key"))\n")
+        let missing = try metricsRunProgram([SpawnedProxy.binaryPath, "check", "--config", conf])
+        XCTAssertEqual(missing.status, 1, missing.output)
+        XCTAssertTrue(missing.output.contains("\(conf):5: sticky: cannot read the key file"), missing.output)
+
+        let short = try scratch.write("short.key", "too short\n")
+        let conf2 = try scratch.write("proxy2.conf", "listen 127.0.0.1:1\npool blue {\n  server 127.0.0.1:2\n}\nsticky cookie SY key \(short)\n")
+        let weak = try metricsRunProgram([SpawnedProxy.binaryPath, "check", "--config", conf2])
+        XCTAssertEqual(weak.status, 1, weak.output)
+        XCTAssertTrue(weak.output.contains("\(conf2):5: sticky: the key file \(short) holds less than 32 bytes"), weak.output)
+
+        // A reload naming a missing key file is refused; the running key stays.
+        let p = try start(workers: 1)
+        let bad = adminConfigText(pools: [("blue", ["127.0.0.1:\(upstreams[0].port)"]), ("green", ["127.0.0.1:\(upstreams[1].port)"])],
+                                  split: "blue=100 green=0", workers: 1,
+                                  extra: "sticky cookie SYCOLOUR key \(scratch.file("missing.key"))\n")
+        let result = p.onControlLoop { () -> String in
+            do { _ = try p.control.reload(text: bad, file: "next.conf"); return "applied" } catch { return "\(error)" }
+        }
+        XCTAssertEqual(result, "invalid_config: next.conf:10: sticky: cannot read the key file \(scratch.file("missing.key")): No such file or directory")
+        XCTAssertTrue(try p.request("rollout start green steps 50,100 hold 10m").isOK)
+        var shopper = Shopper()
+        _ = try Self.request(try p.client(), &shopper, target: "/after-bad-reload")
+        XCTAssertNotNil(shopper.cookie, "stickiness still works with the old key")
+    }
+}
+
 private extension String {
     func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let r = range(of: target) else { return self }
