@@ -28,6 +28,14 @@ public enum StatusTable {
             out.append(line)
         }
 
+        // The running (or last) rollout, in one line: `yardctl rollout status` has the details.
+        if let r = reply["rollout"], r != .null, let state = r["state"]?.stringValue {
+            var line = "rollout \(Cell.text(r["id"])): \(Cell.text(r["new_pool"])) from \(Cell.text(r["old_pool"])), \(state)"
+            if let p = r["percent"]?.intValue { line += ", \(p)% on \(Cell.text(r["new_pool"]))" }
+            if state == "running" || state == "paused" { line += " (yardctl rollout status)" }
+            out.append(line)
+        }
+
         for (name, pool) in reply["pools"]?.objectValue ?? [] {
             out.append("")
             out.append("pool \(name)" + (pool["split"].map { " (split \(Cell.text($0)))" } ?? ""))

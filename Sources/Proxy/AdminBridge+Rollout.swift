@@ -10,6 +10,16 @@ extension AdminBridge {
         ])
     }
 
+    /// The few rollout fields `status` carries (null before any rollout).
+    func rolloutSummary() -> JSONValue {
+        guard let r = control.rollouts.rollout else { return .null }
+        return .object([
+            ("id", .int(Int64(bitPattern: r.id))), ("state", .string(r.state.name)),
+            ("new_pool", .string(r.spec.newPool)), ("old_pool", .string(r.spec.oldPool)),
+            ("percent", .int(Int64(r.newPercent))),
+        ])
+    }
+
     func rolloutObject() -> JSONValue {
         let rc = control.rollouts!
         guard let r = rc.rollout else { return .null }

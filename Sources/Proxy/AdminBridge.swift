@@ -214,6 +214,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             ("split", split),
             ("config_split", fileSplit),
             ("overrides", .array(control.overrides.map { .string($0) })),
+            ("rollout", rolloutSummary()),
             ("pools", pools),
         ])
     }

@@ -75,6 +75,26 @@ let sampleStats = #"{"ok":true,"window_s":10,"pools":{"blue":{"servers":[{"addre
         """)
     }
 
+    @Test func statusShowsTheRolloutInOneLine() throws {
+        let reply = try JSONValue.parse("""
+        {"ok":true,"split":{"blue":95,"green":5},
+         "rollout":{"id":1764082000123,"state":"running","new_pool":"green","old_pool":"blue","percent":5},
+         "pools":{}}
+        """)
+        #expect(StatusTable.render(reply) == """
+        split: blue=95 green=5
+        rollout 1764082000123: green from blue, running, 5% on green (yardctl rollout status)
+
+        """)
+        let ended = try JSONValue.parse("""
+        {"ok":true,"split":{"blue":100,"green":0},
+         "rollout":{"id":7,"state":"rolled-back","new_pool":"green","old_pool":"blue","percent":0},"pools":{}}
+        """)
+        #expect(StatusTable.render(ended).contains("rollout 7: green from blue, rolled-back, 0% on green\n"))
+        let none = try JSONValue.parse(#"{"ok":true,"split":{"blue":100},"rollout":null,"pools":{}}"#)
+        #expect(!StatusTable.render(none).contains("rollout"))
+    }
+
     @Test func statusWithoutConfigInformationHasNoMarkers() throws {
         let reply: JSONValue = ["ok": true, "split": ["blue": 1],
                                 "pools": ["blue": ["servers": [["address": "1.2.3.4:80", "weight": 1]]]]]

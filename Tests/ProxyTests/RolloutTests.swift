@@ -68,6 +68,8 @@ final class RolloutTests: XCTestCase {
         XCTAssertEqual(started["rollout"]?["percent"]?.intValue, 10)
         XCTAssertEqual(started["rollout"]?["old_pool"]?.stringValue, "blue")
         let status = try p.request("status")
+        XCTAssertEqual(status["rollout"]?["state"]?.stringValue, "running")
+        XCTAssertEqual(status["rollout"]?["percent"]?.intValue, 10)
         XCTAssertEqual(status["split"]?["green"]?.intValue, 10)
         XCTAssertEqual(status["split"]?["blue"]?.intValue, 90)
 
