@@ -372,13 +372,7 @@ final class ClientConnection: Selectable {
         }
         if let s = server, state == .forwarding { line += " (pool \(worker.poolName(poolIndex)), server \(s.description)" + (upstreamNote.map { ": \($0)" } ?? "") + ")" }
         log(line)
-        if let accessLog = worker.accessLog {
-            accessLog.record(client: peerIP, requestLine: requestLine, status: status, bytes: 0,
-                             pool: poolIndex < worker.snapshot.pools.count ? worker.poolName(poolIndex) : "-",
-                             server: state == .forwarding ? server?.description : nil,
-                             durationNS: requestLine.isEmpty ? 0 : worker.loop.now &- requestStart)
-            requestLine.removeAll(keepingCapacity: true)
-        }
+        if worker.accessLog != nil { logAccess(status: status, bytes: 0, server: state == .forwarding ? server : nil) }
         if respHeadDone || state == .tunnel {
             abort()
             return
@@ -391,6 +385,16 @@ final class ClientConnection: Selectable {
         bytes.withUnsafeBytes { outBuf.append($0.baseAddress!, $0.count, pool: pool) }
         state = .closing
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
+    }
+
+    /// One access-log line for the request that just ended (access log on). A request that
+    /// failed before dispatch (a malformed head) has no request line and no duration.
+    func logAccess(status: Int, bytes: UInt64, server: UpstreamServer?) {
+        guard let accessLog = worker.accessLog else { return }
+        accessLog.record(client: peerIP, requestLine: requestLine, status: status, bytes: bytes,
+                         pool: poolIndex < worker.snapshot.pools.count ? worker.poolName(poolIndex) : "-",
+                         server: server?.description, durationNS: requestLine.isEmpty ? 0 : worker.loop.now &- requestStart)
+        requestLine.removeAll(keepingCapacity: true)
     }
 
     /// The request's server was drained and `timeout drain` ran out.

@@ -585,11 +585,7 @@ extension ClientConnection {
             let on5xx = poolIndex < worker.poolEjectOn5xx.count && worker.poolEjectOn5xx[poolIndex]
             worker.reportOutcome(s, failure: on5xx && responseStatus >= 500 ? "HTTP \(responseStatus)" : nil,
                                  startedNS: requestStart, probe: isProbe)
-            if let accessLog = worker.accessLog {
-                accessLog.record(client: peerIP, requestLine: requestLine, status: responseStatus, bytes: bytesOut,
-                                 pool: worker.poolName(poolIndex), server: s.description, durationNS: now &- requestStart)
-                requestLine.removeAll(keepingCapacity: true)
-            }
+            if worker.accessLog != nil { logAccess(status: responseStatus, bytes: bytesOut, server: s) }
         }
         if let up = upstream {
             let reusable = upstreamKeepAlive && respKind != .untilClose && reqDone
