@@ -450,6 +450,8 @@ extension ClientConnection {
         case .chunked:
             if respPending > 0 { return respPending }
             if respDecoder.isDone { respDone = true; return 0 }
+            // A read that found nothing returns the buffer to the pool: nothing to decode yet.
+            guard up.inBuf.hasStorage else { return 0 }
             var off = 0
             let bytes = up.inBuf.readBytes
             while off < bytes.count {

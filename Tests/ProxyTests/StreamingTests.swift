@@ -240,3 +240,46 @@ final class StreamingTests: XCTestCase {
         return nil
     }
 }
+
+/// A chunked response whose bytes exactly fill the proxy's read buffer, then pause: the read
+/// after them finds nothing (EAGAIN) and the empty buffer goes back to the pool. The next bytes
+/// must be decoded from a fresh buffer (this crashed the proxy once: the chunked decoder read
+/// the released buffer).
+final class ChunkedExactFillTests: XCTestCase {
+    func testChunkedBodyExactlyFillingTheReadBufferThenPausingIsForwardedIntact() throws {
+        let (listenFD, upstreamPort) = try TestSockets.listen()
+        defer { close(listenFD) }
+        // The proxy's I/O buffers: room for the default head limit (32 KiB) plus 4 KiB, page-rounded.
+        let bufferSize = 36_864
+        let firstData = bufferSize - 8          // "8ff8\r\n" + data + "\r\n" == bufferSize bytes
+        let secondData = 1000
+        let upstream = TestThread {
+            let fd = accept(listenFD, nil, nil)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            TestSockets.setTimeouts(fd, receive: 5, send: 5)
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = recv(fd, &request, request.count, 0)
+            try? sendAll(fd, Array("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".utf8), timeout: 5)
+            sleepMilliseconds(100)
+            var first = Array((String(firstData, radix: 16) + "\r\n").utf8)
+            first += [UInt8](repeating: 0x61, count: firstData) + [13, 10]
+            precondition(first.count == bufferSize)
+            try? sendAll(fd, first, timeout: 5)
+            sleepMilliseconds(200)
+            var second = Array((String(secondData, radix: 16) + "\r\n").utf8)
+            second += [UInt8](repeating: 0x62, count: secondData) + Array("\r\n0\r\n\r\n".utf8)
+            try? sendAll(fd, second, timeout: 5)
+            sleepMilliseconds(500)
+        }
+        defer { upstream.join() }
+        let proxy = try RunningProxy(pools: [("blue", [upstreamPort])], split: "blue=1")
+        defer { proxy.stop() }
+        let c = try proxy.client(timeout: 5)
+        let r = try c.get("/exact")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertEqual(r.body.count, firstData + secondData)
+        XCTAssertEqual(r.body.filter { $0 == 0x61 }.count, firstData)
+        XCTAssertEqual(r.body.suffix(secondData), ArraySlice([UInt8](repeating: 0x62, count: secondData)))
+    }
+}
