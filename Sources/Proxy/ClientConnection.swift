@@ -64,6 +64,8 @@ final class ClientConnection: Selectable {
     var closeAfter = false
     /// For the access log (only when it is on): the request line, and response body bytes sent.
     var requestLine: [UInt8] = []
+    /// A proxy-made error went out: its connection always closes with a lingering close.
+    var errorSent = false
     var bytesOut: UInt64 = 0
     /// Stickiness for this request: -1 not active; -2 active, no valid cookie (the response
     /// sets one); otherwise the pool the cookie named.
@@ -216,7 +218,13 @@ final class ClientConnection: Selectable {
             case .queued:
                 break
             case .closing:
-                if outBuf.readable == 0 { startLingeringClose(); return }
+                guard outBuf.readable == 0 else { break }
+                if closesAtOnce {
+                    close()   // the client asked to close and sent all of its request: nothing can race our FIN
+                } else {
+                    startLingeringClose()
+                }
+                return
             case .lingering:
                 progress = discardUntilEOF()
             }
@@ -320,6 +328,12 @@ final class ClientConnection: Selectable {
         worker.clientClosed(self)
     }
 
+    /// The response just finished went to a client that asked to close (`Connection: close`, or
+    /// HTTP/1.0 without keep-alive) and whose request was read completely, with nothing after
+    /// it: it sends nothing more (RFC 9112 9.6), so a plain close cannot reset our response, and
+    /// the lingering close (shutdown, wait for its FIN, read, close) is not needed.
+    var closesAtOnce: Bool { !clientKeepAlive && reqDone && inBuf.readable == 0 && !eof && requestsServed > 0 && !errorSent }
+
     /// After a final response with `Connection: close`: stop sending, then read and discard what
     /// the client still sends for a moment before closing, so our response is not destroyed by a
     /// reset (the client may still be uploading a body we refused).
@@ -336,7 +350,7 @@ final class ClientConnection: Selectable {
     private func discardUntilEOF() -> Bool {
         var scratch = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         while canRead {
-            let n = withUnsafeMutableBytes(of: &scratch) { Sys.read(fd, $0.baseAddress!, $0.count) }
+            let n = withUnsafeMutableBytes(of: &scratch) { Sys.recv(fd, $0.baseAddress!, $0.count) }
             if n > 0 { continue }
             canRead = false
             if n != -Int(EAGAIN) { close(); return false }
@@ -380,6 +394,7 @@ final class ClientConnection: Selectable {
         detachUpstream(reusable: false, abortive: true)
         releaseFwdHead()
         inBuf.release(pool)
+        errorSent = true
         let bytes = ErrorResponse.bytes(status: status)
         outBuf.release(pool)
         bytes.withUnsafeBytes { outBuf.append($0.baseAddress!, $0.count, pool: pool) }
