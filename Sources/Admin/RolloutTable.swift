@@ -57,7 +57,7 @@ public enum RolloutTable {
         case "running":
             guard r["waiting_for_data"]?.boolValue == true else { return "held \(elapsed) of \(hold)" }
             return "waiting for data: \(Cell.text(r["window"]?["new"]?["requests"])) of \(Cell.text(r["min_requests"])) requests"
-                + " on \(Cell.text(r["new_pool"])) in the window (held \(elapsed) of \(hold))"
+                + " on \(Cell.text(r["new_pool"])) in the window (at this step for \(elapsed); hold \(hold))"
         case "paused":
             return "paused after \(elapsed) of the \(hold) hold (resume starts the hold over)"
         default:

@@ -55,7 +55,7 @@ func rolloutReply(_ changes: [String: JSONValue], generation: Int64 = 12) throws
         #expect(RolloutTable.render(reply) == """
         rollout 1764082000123 (plan green): green from blue, running, 1% on green (generation 12)
         steps  [1] 5 25 50 100
-        waiting for data: 42 of 200 requests on green in the window (held 6m 52s of 5m 00s)
+        waiting for data: 42 of 200 requests on green in the window (at this step for 6m 52s; hold 5m 00s)
         window 60s, verdict insufficient-data
           POOL         REQUESTS  ERRORS  ERR%  P99ms
           green (new)        42       0  0.00      -
