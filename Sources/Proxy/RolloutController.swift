@@ -92,6 +92,11 @@ public final class RolloutController: @unchecked Sendable {
         guard !config.pools[oldIndex].servers.isEmpty else {
             throw ControlError("bad_rollout", "pool '\(spec.oldPool)' has no servers to roll back to")
         }
+        // The first step hands the old pool 100 - p percent at once: a pool with no traffic now
+        // (a colour scaled down after the last release) must not get nearly all of it by surprise.
+        guard config.split[oldIndex] > 0 else {
+            throw ControlError("bad_rollout", "pool '\(spec.oldPool)' has no traffic now (split 0): the first step would move \(100 - spec.steps[0])% of the traffic onto it at once; name the pool that carries the traffic with 'from POOL'")
+        }
         let now = Self.nowMS
         // Unique across restarts too (cookies carry it): wall-clock milliseconds, strictly increasing.
         var ts = timespec()

@@ -223,6 +223,11 @@ final class RolloutTests: XCTestCase {
         XCTAssertEqual(promoted["rollout"]?["state"]?.stringValue, "promoted")
         XCTAssertEqual(try p.request("status")["split"]?["green"]?.intValue, 100)
         XCTAssertEqual(try p.request("rollout abort")["code"]?.stringValue, "rollout_ended")
+        // green has everything now: rolling it out again "from blue" would dump 95% onto an idle blue.
+        let fromIdle = try p.request("rollout start green steps 5,100")
+        XCTAssertEqual(fromIdle["code"]?.stringValue, "bad_rollout")
+        XCTAssertTrue(fromIdle["error"]?.stringValue?.contains("pool 'blue' has no traffic now") == true, fromIdle.encoded())
+        XCTAssertEqual(try p.request("status")["split"]?["green"]?.intValue, 100)
 
         // A manual split supersedes a running rollout; the operator's split stands.
         XCTAssertTrue(try p.request("split blue=100 green=0").isOK)
