@@ -61,6 +61,12 @@ public enum Sys {
         }
     }
 
+    /// Changes a listening socket's backlog (listen(2) again). Backlog 0 lets at most one
+    /// connection wait in the accept queue; further SYNs are dropped (the client retries later).
+    public static func setBacklog(_ fd: Int32, _ backlog: Int32) {
+        _ = Glibc.listen(fd, backlog)
+    }
+
     public static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }

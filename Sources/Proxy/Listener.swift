@@ -37,7 +37,13 @@ final class Listener: Selectable {
     /// Accepts whatever is queued, then closes: the kernel resets connections still queued on a
     /// closed SO_REUSEPORT listener, so we take them first (they are served, with
     /// `Connection: close` when draining).
+    ///
+    /// Linux resets a connection that completes its handshake between the last accept and the
+    /// close, and offers no way to close a listener without that race. Shrinking the backlog to 0
+    /// first makes it at most one connection: further SYNs are dropped, and their clients retry
+    /// a second later and find the port closed (refused, not reset).
     func closeAfterSweep() {
+        Sys.setBacklog(fd, 0)
         pendingAccept = true
         paused = false
         acceptAll(ignoringLimit: true)
