@@ -9,6 +9,10 @@ struct Bench {
     let loadSide: LoadSide
     /// Starts the two-worker, unpinned contender set for `multiWorkerUnpinned` scenarios.
     var startMulti: (() -> [Contender])? = nil
+    /// Starts a fresh pinned, one-worker set: the idle-memory scenario needs processes that have
+    /// not served load yet (allocators keep freed memory, so a process that ran 500 connections
+    /// before would hold 10,000 idle ones in memory it already has: "0 B per connection").
+    var startFresh: (() -> [Contender])? = nil
 
     /// What one run measured besides the load result: CPU seconds and core busy fractions.
     struct CPU {
@@ -57,7 +61,13 @@ struct Bench {
                     records += runLoad(scenario, contenders: &contenders)
                 }
             case .idle(let n):
-                records += runIdle(scenario, connections: n, contenders: contenders)
+                if let startFresh {
+                    let fresh = startFresh()
+                    records += runIdle(scenario, connections: n, contenders: fresh)
+                    for c in fresh { c.stop() }
+                } else {
+                    records += runIdle(scenario, connections: n, contenders: contenders)
+                }
             case .splitFlip(let ms):
                 records += runSplitFlip(scenario, intervalMS: ms, contenders: contenders)
             case .splitPropagation(let flips):

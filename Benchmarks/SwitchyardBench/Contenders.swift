@@ -44,10 +44,10 @@ final class Contender {
 /// (Switchyard `workers auto` on this 2-core machine), unpinned, files suffixed `-multi`.
 enum Contenders {
     static func start(_ kind: ContenderKind, upstreams: Upstreams, dir: String, switchyard: String?,
-                      core: Int?, multi: Bool = false) throws -> Contender {
+                      core: Int?, multi: Bool = false, suffix label: String? = nil) throws -> Contender {
         if kind == .direct { return Contender(kind: .direct, port: upstreams.blue, child: nil, multi: multi) }
         let port = try Probe.freePort()
-        let suffix = multi ? "-multi" : ""
+        let suffix = label ?? (multi ? "-multi" : "")
         let argv: [String]
         var admin: String? = nil
         switch kind {

@@ -150,6 +150,19 @@ do {
         }
         return set
     }
+    bench.startFresh = {
+        var set: [Contender] = []
+        for kind in options.contenders {
+            do {
+                let c = try Contenders.start(kind, upstreams: ports, dir: dir, switchyard: switchyard, core: proxyCore, suffix: "-fresh")
+                print("   \(kind.rawValue.padding(11)) started afresh: 127.0.0.1:\(c.port)\(c.child.map { "  pid \($0.pid)" } ?? "")")
+                set.append(c)
+            } catch {
+                print("   \(kind.rawValue.padding(11)) skipped: \(error)")
+            }
+        }
+        return set
+    }
     let scenarios = options.scenarios
     guard !scenarios.isEmpty else { throw BenchError("no scenario matches \(options.scenarioFilter)") }
     let records = bench.run(scenarios: scenarios, contenders: &contenders)
