@@ -197,28 +197,6 @@ import Testing
     }
 }
 
-/// SplitMix64: a seeded, deterministic PRNG for reproducible simulations.
-struct RolloutRandom {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    /// Standard normal (Box-Muller).
-    mutating func normal() -> Double {
-        let u = max(unit(), 0x1p-60)
-        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * unit())
-    }
-}
-
 /// A pool's behaviour: each request fails with `errorRate`; latencies are lognormal (heavy-ish
 /// tailed: with sigma 0.8 the p99 is 6.4x the median).
 struct SimulatedPool {
@@ -280,7 +258,7 @@ enum RolloutSimulation {
 
     static func run(blue: SimulatedPool, green: SimulatedPool, seed: UInt64, judge: RolloutJudge? = nil,
                     requestsPerSecond: Int = 1000, windowSeconds: Int = 60, maxSeconds: Int = 1200) -> Run {
-        var rng = RolloutRandom(state: seed)
+        var rng = SplitMix64(seed: seed)
         let rollout = Rollout(id: seed, spec: spec, nowMS: 0)
         let judge = judge ?? rollout.judge
         var run = Run(rollout: rollout, percents: [rollout.newPercent])

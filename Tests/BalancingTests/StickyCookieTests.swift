@@ -173,7 +173,7 @@ import Testing
 
     /// Random and mutated inputs: decode never traps and never accepts.
     @Test func fuzzNeverTrapsNorAccepts() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let valid = Array(cookie.encode(pool: "blue", rolloutID: 3, issuedAtS: Self.now).utf8)
         let alphabet = Array("v1.abcdefABC0123456789-_.".utf8)
         for round in 0..<20_000 {
@@ -294,15 +294,3 @@ import Testing
     }
 }
 
-/// Deterministic PRNG for the fuzz test.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
