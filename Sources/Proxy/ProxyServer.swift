@@ -106,51 +106,43 @@ public final class ProxyServer: @unchecked Sendable {
 }
 
 extension ProxyServer {
-    /// Asks every worker for its report (on its own thread) and calls `done` on `control`'s
-    /// thread with all of them. Nothing on the request path is locked: each worker copies its
-    /// own counters between two events.
-    public func gather(on control: EventLoop, counters: Bool, _ done: @escaping @Sendable ([WorkerReport]) -> Void) {
-        final class Collector: @unchecked Sendable {
-            var reports: [WorkerReport] = []
-            let expected: Int
-            init(_ n: Int) { expected = n }
-        }
-        let collector = Collector(workers.count)
-        if workers.isEmpty { control.execute { done([]) }; return }
+    /// Runs `body` on every worker's own thread and calls `done` on `control`'s thread with the
+    /// results (in arrival order). Nothing on the request path is locked: each worker copies its
+    /// own state between two events.
+    func collect<T: Sendable>(on control: EventLoop, _ body: @escaping @Sendable (Worker) -> T,
+                              _ done: @escaping @Sendable ([T]) -> Void) {
+        let collector = WorkerResults<T>()
+        let expected = workers.count
+        if expected == 0 { control.execute { done([]) }; return }
         for w in workers {
             w.loop.execute {
-                let r = w.report(withCounters: counters)
+                let r = body(w)
                 control.execute {
-                    collector.reports.append(r)
-                    if collector.reports.count == collector.expected { done(collector.reports) }
+                    collector.results.append(r)
+                    if collector.results.count == expected { done(collector.results) }
                 }
             }
+        }
+    }
+
+    /// Every worker's report (`status`, `stats`, metrics, the shutdown poll).
+    public func gather(on control: EventLoop, counters: Bool, _ done: @escaping @Sendable ([WorkerReport]) -> Void) {
+        collect(on: control, { $0.report(withCounters: counters) }, done)
+    }
+
+    /// Per-pool totals summed over every worker (see `Worker.poolTotals`): what a rollout judges.
+    public func gatherPoolTotals(on control: EventLoop, _ done: @escaping @Sendable ([String: TrafficCounters]) -> Void) {
+        collect(on: control, { $0.poolTotals() }) { perWorker in
+            var sum: [String: TrafficCounters] = [:]
+            for totals in perWorker { for (k, v) in totals { sum[k, default: TrafficCounters()].add(v) } }
+            done(sum)
         }
     }
 }
 
-extension ProxyServer {
-    /// Per-pool totals summed over every worker (see `Worker.poolTotals`), delivered on
-    /// `control`'s thread. Each worker copies its counters between two events: no lock.
-    public func gatherPoolTotals(on control: EventLoop, _ done: @escaping @Sendable ([String: TrafficCounters]) -> Void) {
-        final class Collector: @unchecked Sendable {
-            var sum: [String: TrafficCounters] = [:]
-            var count = 0
-        }
-        let collector = Collector()
-        let n = workers.count
-        if n == 0 { control.execute { done([:]) }; return }
-        for w in workers {
-            w.loop.execute {
-                let totals = w.poolTotals()
-                control.execute {
-                    for (k, v) in totals { collector.sum[k, default: TrafficCounters()].add(v) }
-                    collector.count += 1
-                    if collector.count == n { done(collector.sum) }
-                }
-            }
-        }
-    }
+/// Results of `collect`, touched only on the control loop's thread.
+private final class WorkerResults<T>: @unchecked Sendable {
+    var results: [T] = []
 }
 
 // MARK: graceful shutdown and listener changes
