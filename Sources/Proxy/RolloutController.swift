@@ -66,7 +66,7 @@ public final class RolloutController: @unchecked Sendable {
         let config = control.config
         var args = arguments
         var plan: String?
-        if let p = Self.plan(named: target, in: config) {
+        if let p = config.rolloutPlan(named: target) {
             plan = p.name
             args = Self.arguments(of: p.spec) + Array(arguments.dropFirst())
             args = Self.lastWins(args)
@@ -146,7 +146,7 @@ public final class RolloutController: @unchecked Sendable {
             }
             rollout = r
             events.append((now, event, r.newPercent))
-            if r.isFinished { finished(r, outcome: event == "promoted" ? "promoted" : "aborted") }
+            if r.isFinished { finished(outcome: event == "promoted" ? "promoted" : "aborted") }
             Log.info("rollout \(r.id): \(event) by the operator; \(r.spec.newPool) at \(r.newPercent)%")
         }
     }
@@ -159,16 +159,15 @@ public final class RolloutController: @unchecked Sendable {
         rollout = r
         endNote = "superseded by '\(what)'"
         events.append((Self.nowMS, "aborted", r.newPercent))
-        finished(r, outcome: "aborted")
+        finished(outcome: "aborted")
         Log.warn("rollout \(r.id): superseded by '\(what)'; the rollout is aborted and the new split stands")
     }
 
-    private func finished(_ r: Rollout, outcome: String) {
+    private func finished(outcome: String) {
         outcomes[outcome, default: 0] += 1
         timer?.cancel()
         timer = nil
-        epoch &+= 1
-        samples = []
+        restartWindow()
     }
 
     // MARK: judging
@@ -206,10 +205,9 @@ public final class RolloutController: @unchecked Sendable {
             samples = [current]   // the baseline of this step's window
             return
         }
-        let windowMS = Self.maxWindowMS
         var base = first
         var baseIndex = 0
-        for (i, s) in samples.enumerated() where s.ms <= now - windowMS { base = s; baseIndex = i }
+        for (i, s) in samples.enumerated() where s.ms <= now - Self.maxWindowMS { base = s; baseIndex = i }
         if baseIndex > 0 { samples.removeFirst(baseIndex) }
         if now - samples[samples.count - 1].ms >= 1000 { samples.append(current) }
 
@@ -254,13 +252,13 @@ public final class RolloutController: @unchecked Sendable {
                 Log.error("rollout \(r.id): could not publish the rollback split: \(error.message)")
             }
             events.append((now, "rolled-back", 0))
-            finished(r, outcome: "rolled-back")
+            finished(outcome: "rolled-back")
             var figures = ""
             if case .rolledBack(_, let f) = r.state { figures = "; \(f)" }
             Log.warn("rollout \(r.id) rolled back to \(r.spec.oldPool) (\(r.spec.newPool) was at \(percentBefore)%): \(reason)\(figures)")
         case .complete:
             events.append((now, "completed", 100))
-            finished(r, outcome: "completed")
+            finished(outcome: "completed")
             Log.info("rollout \(r.id): completed; \(r.spec.newPool) at 100%")
         }
     }
@@ -273,10 +271,6 @@ public final class RolloutController: @unchecked Sendable {
         let latency = now.latency.minus(base.latency)
         return PoolWindow(requests: Int(requests), errors: Int(errors),
                           p99MS: latency.total > 0 ? latency.percentileMS(0.99) : nil)
-    }
-
-    static func plan(named name: String, in config: ProxyConfig) -> (name: String, spec: RolloutSpec)? {
-        config.rolloutPlan(named: name).map { ($0.name, $0.spec) }
     }
 
     /// A spec as `rollout start` arguments (a plan's settings, before command-line overrides).
