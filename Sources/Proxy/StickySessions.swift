@@ -3,51 +3,42 @@ import EventLoop
 import Glibc
 
 /// `sticky cookie NAME key FILE`, ready for the request path: the cookie codec with its key
-/// loaded, the name as bytes, and the attributes of the Set-Cookie line. Immutable and shared
-/// by the workers through the snapshot.
+/// loaded and the attributes of the Set-Cookie line. Immutable and shared by the workers
+/// through the snapshot.
 public final class StickySessions: Sendable {
     public let cookieName: String
-    let nameBytes: [UInt8]
     let codec: StickyCookie
     public let maxAgeS: Int64
 
     public init(cookieName: String, key: [UInt8], maxAgeS: Int64) {
         self.cookieName = cookieName
-        self.nameBytes = Array(cookieName.utf8)
         self.codec = StickyCookie(key: key)
         self.maxAgeS = maxAgeS
     }
 
-    /// Reads the key file: at least `StickyCookie.minKeyLength` bytes of secret (surrounding
-    /// whitespace ignored). The error says what is wrong and with which file.
-    public static func load(cookieName: String, keyFile: String, maxAgeS: Int64) throws(StickyKeyError) -> StickySessions {
+    /// Loads `config`: the key file must hold at least `StickyCookie.minKeyLength` bytes of
+    /// secret (surrounding whitespace ignored). Anything wrong is a config error at the
+    /// directive's line that names the file.
+    public static func load(_ config: StickyConfig, file: String) throws(ConfigError) -> StickySessions {
+        func fail(_ why: String) -> ConfigError { ConfigError(file: file, line: config.line, message: "sticky: \(why)") }
+        let keyFile = config.keyFile
         let fd = open(keyFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw StickyKeyError("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
+        guard fd >= 0 else { throw fail("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
         defer { Glibc.close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while bytes.count <= 65536 {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw StickyKeyError("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
+            guard n >= 0 else { throw fail("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
             if n == 0 { break }
             bytes += chunk[0..<n]
         }
-        guard bytes.count <= 65536 else { throw StickyKeyError("the key file \(keyFile) is larger than 64 KiB; is it the right file?") }
+        guard bytes.count <= 65536 else { throw fail("the key file \(keyFile) is larger than 64 KiB; is it the right file?") }
         guard let key = StickyCookie.loadKey(fileContents: bytes) else {
-            throw StickyKeyError("the key file \(keyFile) holds less than \(StickyCookie.minKeyLength) bytes of key (make one with: head -c 32 /dev/urandom | base64 > \(keyFile))")
+            throw fail("the key file \(keyFile) holds less than \(StickyCookie.minKeyLength) bytes of key (make one with: head -c 32 /dev/urandom | base64 > \(keyFile))")
         }
-        return StickySessions(cookieName: cookieName, key: key, maxAgeS: maxAgeS)
-    }
-
-    /// Loads `config` (the key file it names), or says what is wrong as a config error at the
-    /// directive's line.
-    public static func load(_ config: StickyConfig, file: String) throws(ConfigError) -> StickySessions {
-        do {
-            return try load(cookieName: config.cookieName, keyFile: config.keyFile, maxAgeS: max(1, config.maxAgeMS / 1000))
-        } catch {
-            throw ConfigError(file: file, line: config.line, message: "sticky: \(error.message)")
-        }
+        return StickySessions(cookieName: config.cookieName, key: key, maxAgeS: max(1, config.maxAgeMS / 1000))
     }
 
     /// The pool name and rollout id of a valid cookie among the request's Cookie fields.
@@ -61,12 +52,6 @@ public final class StickySessions: Sendable {
         let value = codec.encode(pool: pool, rolloutID: rolloutID, issuedAtS: nowS)
         return Array("Set-Cookie: \(cookieName)=\(value); Path=/; Max-Age=\(maxAgeS); HttpOnly; SameSite=Lax\r\n".utf8)
     }
-}
-
-public struct StickyKeyError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    init(_ message: String) { self.message = message }
-    public var description: String { message }
 }
 
 /// Wall-clock seconds, for cookie issue times (they must survive restarts and agree between
