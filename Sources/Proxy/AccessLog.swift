@@ -1,7 +1,7 @@
 import Balancing
 import EventLoop
 import Glibc
-import Synchronization
+import HTTP1
 
 /// The open access-log file, shared by the workers. Closed when the last worker lets go of it
 /// (after a reopen, each worker moves to the new file once it has written its buffer).
@@ -21,9 +21,9 @@ public final class AccessLogFile: Sendable {
     deinit { Glibc.close(fd) }
 }
 
-/// One worker's access-log buffer: lines are appended on the request path (no syscall, no
-/// allocation once the buffer has grown) and written out in one write(2) when the buffer is
-/// nearly full or when the flush timer fires.
+/// One worker's access-log buffer: lines are built in place with the `ByteWriter` the head
+/// rewriter uses (no syscall, no allocation per line) and written out in one write(2) when the
+/// buffer is full or when the flush timer fires.
 ///
 /// Line format (space-separated, one request per line):
 /// `TIME CLIENT "REQUEST-LINE" STATUS BYTES POOL SERVER DURATION_MS`, e.g.
@@ -32,8 +32,14 @@ public final class AccessLogFile: Sendable {
 /// response body bytes sent; SERVER is `-` when no server was chosen.
 final class AccessLogWriter {
     private(set) var file: AccessLogFile
-    private var buffer: [UInt8] = []
+    /// `capacity` plus room for one whole line: a line is written, then the buffer is flushed
+    /// once it holds `capacity` bytes, so a line never has to be split.
+    private let storage: UnsafeMutableRawPointer
+    private var w: ByteWriter
     let capacity: Int
+    /// The longest line: a 1 KiB request line with every byte escaped (3 KiB), two addresses,
+    /// a pool name, the numbers.
+    static let maxLine = 4096
     private var second: Int = -1
     private var secondPrefix: [UInt8] = []
     /// Lines that could not be written (the disk is full, the file system is read-only, ...).
@@ -42,8 +48,11 @@ final class AccessLogWriter {
     init(file: AccessLogFile, capacity: Int) {
         self.file = file
         self.capacity = max(4096, capacity)
-        buffer.reserveCapacity(self.capacity)
+        storage = .allocate(byteCount: self.capacity + Self.maxLine, alignment: 16)
+        w = ByteWriter(storage, capacity: self.capacity + Self.maxLine)
     }
+
+    deinit { storage.deallocate() }
 
     /// Writes what is buffered, then uses `next` from now on.
     func reopen(_ next: AccessLogFile) {
@@ -52,72 +61,70 @@ final class AccessLogWriter {
     }
 
     func flush() {
-        guard !buffer.isEmpty else { return }
+        let pending = w.written
+        guard pending.count > 0 else { return }
         var off = 0
-        buffer.withUnsafeBytes { b in
-            while off < b.count {
-                let n = write(file.fd, b.baseAddress! + off, b.count - off)
-                if n > 0 { off += n; continue }
-                if n < 0 && errno == EINTR { continue }
-                break
-            }
+        while off < pending.count {
+            let n = write(file.fd, pending.baseAddress! + off, pending.count - off)
+            if n > 0 { off += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            break
         }
-        if off < buffer.count {
+        if off < pending.count {
             // Count what was lost by lines; a log must not stall or grow the proxy.
-            dropped &+= UInt64(buffer[off...].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) })
+            dropped &+= UInt64(pending[off...].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) })
             if dropped == 1 || dropped % 10_000 == 0 {
                 Log.warn("access log \(file.path): write failed (\(Sys.errorString(errno))); \(dropped) line(s) dropped so far")
             }
         }
-        buffer.removeAll(keepingCapacity: true)
+        w.reset()
     }
 
     /// Appends one line.
     func record(client: [UInt8], requestLine: [UInt8], status: Int, bytes: UInt64, pool: String,
                 server: String?, durationNS: UInt64) {
         appendTime()
-        buffer.append(0x20)
-        buffer += client
-        buffer.append(0x20)
-        buffer.append(0x22)
+        w.append(byte: 0x20)
+        client.withUnsafeBytes { w.append($0) }
+        w.append(" \"")
         if requestLine.isEmpty {
-            buffer.append(0x2D)
+            w.append(byte: 0x2D)
         } else {
-            for c in requestLine {
+            for c in requestLine.prefix(1024) {
                 // The parser admits no controls in a request line; a quote would end the field.
-                if c == 0x22 || c == 0x5C {
-                    buffer.append(0x25)
-                    buffer.append(c == 0x22 ? 0x32 : 0x35)
-                    buffer.append(c == 0x22 ? 0x32 : 0x43)
-                } else {
-                    buffer.append(c)
+                switch c {
+                case 0x22: w.append("%22")
+                case 0x5C: w.append("%5C")
+                default: w.append(byte: c)
                 }
             }
         }
-        buffer.append(0x22)
-        buffer.append(0x20)
-        appendDecimal(UInt64(max(0, status)))
-        buffer.append(0x20)
-        appendDecimal(bytes)
-        buffer.append(0x20)
-        buffer += pool.utf8
-        buffer.append(0x20)
-        if let server { buffer += server.utf8 } else { buffer.append(0x2D) }
-        buffer.append(0x20)
+        w.append("\" ")
+        w.appendDecimal(UInt64(max(0, status)))
+        w.append(byte: 0x20)
+        w.appendDecimal(bytes)
+        w.append(byte: 0x20)
+        appendText(pool)
+        w.append(byte: 0x20)
+        if let server { appendText(server) } else { w.append(byte: 0x2D) }
+        w.append(byte: 0x20)
         let us = durationNS / 1000
-        appendDecimal(us / 1000)
-        buffer.append(0x2E)
-        let frac = us % 1000
-        buffer.append(UInt8(0x30 + frac / 100))
-        buffer.append(UInt8(0x30 + frac / 10 % 10))
-        buffer.append(UInt8(0x30 + frac % 10))
-        buffer.append(0x0A)
-        if buffer.count >= capacity - 1024 { flush() }
+        w.appendDecimal(us / 1000)
+        w.append(byte: 0x2E)
+        appendThreeDigits(us % 1000)
+        w.append(byte: 0x0A)
+        if w.count >= capacity { flush() }
     }
 
-    private func appendDecimal(_ v: UInt64) {
-        if v >= 10 { appendDecimal(v / 10) }
-        buffer.append(UInt8(0x30 + v % 10))
+    private func appendText(_ s: String) {
+        var s = s
+        s.withUTF8 { w.append(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func appendThreeDigits(_ v: UInt64) {
+        w.append(byte: UInt8(0x30 + v / 100 % 10))
+        w.append(byte: UInt8(0x30 + v / 10 % 10))
+        w.append(byte: UInt8(0x30 + v % 10))
     }
 
     /// `2026-11-25T15:07:40.123Z`: the part up to the seconds is built once per second.
@@ -134,11 +141,8 @@ final class AccessLogWriter {
             secondPrefix = Array(String(year).utf8) + [0x2D] + two(tm.tm_mon + 1) + [0x2D] + two(tm.tm_mday) + [0x54]
                 + two(tm.tm_hour) + [0x3A] + two(tm.tm_min) + [0x3A] + two(tm.tm_sec) + [0x2E]
         }
-        buffer += secondPrefix
-        let ms = ts.tv_nsec / 1_000_000
-        buffer.append(UInt8(0x30 + ms / 100))
-        buffer.append(UInt8(0x30 + ms / 10 % 10))
-        buffer.append(UInt8(0x30 + ms % 10))
-        buffer.append(0x5A)
+        secondPrefix.withUnsafeBytes { w.append($0) }
+        appendThreeDigits(UInt64(ts.tv_nsec / 1_000_000))
+        w.append(byte: 0x5A)
     }
 }
