@@ -7,7 +7,13 @@ struct Upstreams {
 }
 
 enum ContenderKind: String, CaseIterable {
-    case switchyard, haproxy, nginx, direct
+    /// `baseline`: a second Switchyard binary (`--baseline PATH`, e.g. the previous commit's
+    /// build), run like `switchyard`, so a change is measured against the build before it in
+    /// the same interleaved rounds, with the same noise.
+    case switchyard, baseline, haproxy, nginx, direct
+
+    /// Runs a Switchyard binary (the build under test or the baseline).
+    var isSwitchyard: Bool { self == .switchyard || self == .baseline }
 }
 
 /// A running proxy under test (or "direct": the load goes straight to the blue upstream, as the
@@ -43,6 +49,9 @@ final class Contender {
 /// upstreams, split 90/10, pinned to the proxy core. With `multi`: two workers/threads
 /// (Switchyard `workers auto` on this 2-core machine), unpinned, files suffixed `-multi`.
 enum Contenders {
+    /// The `baseline` contender's binary (`--baseline PATH`).
+    nonisolated(unsafe) static var baselinePath: String? = nil
+
     static func start(_ kind: ContenderKind, upstreams: Upstreams, dir: String, switchyard: String?,
                       core: Int?, multi: Bool = false, suffix label: String? = nil) throws -> Contender {
         if kind == .direct { return Contender(kind: .direct, port: upstreams.blue, child: nil, multi: multi) }
@@ -51,14 +60,16 @@ enum Contenders {
         let argv: [String]
         var admin: String? = nil
         switch kind {
-        case .switchyard:
-            guard let bin = switchyard else { throw BenchError("switchyard binary not found (build it: swift build -c release --product switchyard)") }
-            let file = "\(dir)/switchyard\(suffix).conf"
-            admin = "\(dir)/admin\(suffix).sock"
+        case .switchyard, .baseline:
+            let name = kind.rawValue
+            let path = kind == .baseline ? baselinePath : switchyard
+            guard let bin = path else { throw BenchError("\(name) binary not found (build it: swift build -c release --product switchyard)") }
+            let file = "\(dir)/\(name)\(suffix).conf"
+            admin = "\(dir)/\(name)-admin\(suffix).sock"
             try writeTextFile(file, switchyardConfig(port: port, upstreams: upstreams, admin: admin!, workers: multi ? "auto" : "1"))
             // Run a private copy: a rebuild during the bench neither changes the binary under
             // test nor fails with ETXTBSY.
-            let copy = "\(dir)/switchyard"
+            let copy = "\(dir)/\(name)"
             if access(copy, X_OK) != 0 { try copyFile(bin, to: copy, mode: 0o755) }
             argv = [copy, "--config", file]
         case .nginx:

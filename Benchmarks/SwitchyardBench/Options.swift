@@ -11,9 +11,10 @@ struct Options {
     var jsonPath: String? = nil
     var upstream = "origin"
     var loadDriver = LoadDriver.auto
-    var contenders: [ContenderKind] = ContenderKind.allCases
+    var contenders: [ContenderKind] = ContenderKind.allCases.filter { $0 != .baseline }
     var scenarioFilter: [String] = []
     var switchyardPath: String? = nil
+    var baselinePath: String? = nil
     var keepTemp = false
     /// Extra attempts for a run disturbed by other work on the proxy core.
     var retries = 2
@@ -22,7 +23,7 @@ struct Options {
     usage: switchyard-bench origin [PORT [THREADS]]     (serve only the benchmark upstream)
            switchyard-bench [--quick] [--json FILE] [--upstream origin|nginx] [--rounds N] [--duration S]
                             [--only switchyard,haproxy,nginx,direct] [--scenario NAME[,NAME]]
-                            [--loadgen auto|wrk|builtin] [--switchyard PATH] [--retries N] [--keep]
+                            [--loadgen auto|wrk|builtin] [--switchyard PATH] [--baseline PATH] [--retries N] [--keep]
       --quick        2 rounds of 2 s (default: 5 rounds of 5 s)
       --json FILE    write every raw run and the summary as JSON
       --upstream     origin: in-process Origin servers (default); nginx: an nginx child
@@ -30,6 +31,8 @@ struct Options {
       --scenario     run only scenarios whose name contains one of these strings
       --loadgen      wrk when installed (auto), or the built-in epoll load generator
       --switchyard   proxy binary (default: next to this binary, then .build/release/switchyard)
+      --baseline     a second Switchyard binary run as contender `baseline` (e.g. the previous
+                     build), so a change is measured against it in the same interleaved rounds
       --retries N    repeat a run disturbed by other work on the proxy core up to N times (default 2)
       --keep         keep the temp dir with configs and logs
     scenarios: \(Scenario.all.map(\.name).joined(separator: ", "))
@@ -67,6 +70,7 @@ struct Options {
                 guard let d = LoadDriver(rawValue: try value()) else { throw BenchError("--loadgen is auto, wrk or builtin") }
                 o.loadDriver = d
             case "--switchyard": o.switchyardPath = try value()
+            case "--baseline": o.baselinePath = try value()
             case "--keep": o.keepTemp = true
             case "--retries":
                 guard let n = Int(try value()), n >= 0 else { throw BenchError("--retries needs a number >= 0") }
@@ -79,6 +83,11 @@ struct Options {
         if o.quick {
             if !explicitRounds { o.rounds = 2 }
             if !explicitSeconds { o.seconds = 2 }
+        }
+        if o.baselinePath != nil && !o.contenders.contains(.baseline) {
+            // Right after `switchyard`, so the two builds run back to back in every round.
+            let at = (o.contenders.firstIndex(of: .switchyard) ?? -1) + 1
+            o.contenders.insert(.baseline, at: at)
         }
         return o
     }

@@ -79,7 +79,7 @@ enum SplitControl {
     /// True when `c` has a runtime weight API the bench can drive (nginx: only with the
     /// commercial nginx Plus API, so no).
     static func supported(_ c: Contender) -> Bool {
-        c.adminSocket != nil && (c.kind == .switchyard || c.kind == .haproxy)
+        c.adminSocket != nil && (c.kind.isSwitchyard || c.kind == .haproxy)
     }
 
     /// Switchyard: a persistent admin connection; one `split …` line, one JSON reply line.
@@ -113,7 +113,7 @@ enum SplitControl {
     static func set(_ c: Contender, blue: Int, green: Int) -> String? {
         guard let path = c.adminSocket else { return "no runtime API" }
         switch c.kind {
-        case .switchyard:
+        case .switchyard, .baseline:
             guard let s = Switchyard(path: path) else { return "connect failed" }
             return s.set(blue: blue, green: green)
         case .haproxy: return haproxy(path: path, blue: blue, green: green)
@@ -136,13 +136,13 @@ final class SplitFlipper: @unchecked Sendable {
     init(_ c: Contender, intervalMS: Int) {
         let kind = c.kind, path = c.adminSocket ?? ""
         thread = LoopThread { [self] in
-            let sy = kind == .switchyard ? SplitControl.Switchyard(path: path) : nil
+            let sy = kind.isSwitchyard ? SplitControl.Switchyard(path: path) : nil
             var toGreen = true
             var next = Clock.nowNS()
             while !state.withLock({ $0.stop }) {
                 let (b, g) = toGreen ? (0, 100) : (100, 0)
                 let err: String?
-                if kind == .switchyard {
+                if kind.isSwitchyard {
                     if let sy { err = sy.set(blue: b, green: g) } else { err = "admin connect failed" }
                 } else {
                     err = SplitControl.haproxy(path: path, blue: b, green: g)

@@ -117,6 +117,10 @@ do {
     }
 
     let switchyard = resolveSwitchyard()
+    if let b = options.baselinePath {
+        guard access(b, X_OK) == 0 else { throw BenchError("--baseline \(b): not an executable file") }
+        Contenders.baselinePath = b
+    }
     for kind in options.contenders {
         do {
             let c = try Contenders.start(kind, upstreams: ports, dir: dir, switchyard: switchyard, core: proxyCore)

@@ -24,6 +24,12 @@ public final class EventLoop: @unchecked Sendable {
     public let buffers: BufferPool
     /// Loop index (0...workers-1), for logs and per-loop state.
     public let index: Int
+    /// Batch the receives of each epoll round through io_uring (`RecvBatch`) when the kernel
+    /// allows it. Set before `run()`.
+    public var batchReceives = false
+    /// True while `run()` batches receives (false if io_uring was refused or failed).
+    public private(set) var receivesBatched = false
+    private var recvBatch: RecvBatch? = nil
 
     public init(index: Int = 0, bufferSize: Int = 32 * 1024) throws {
         self.index = index
@@ -140,14 +146,19 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs until `stop()`.
     public func run() {
         running = true
+        if batchReceives && recvBatch == nil {
+            recvBatch = RecvBatch(capacity: Int(maxEvents))
+            receivesBatched = recvBatch != nil
+        }
         while running {
             let timeout = nextTimeoutMS()
-            let n = epoll_wait(epollFD, events, maxEvents, timeout)
+            let n = shim_epoll_wait(epollFD, events, maxEvents, timeout)
             now = MonotonicClock.now()
             if n < 0 {
-                if errno == EINTR { continue }
-                fatalError("epoll_wait: \(Sys.errorString(errno))")
+                if n == -Int(EINTR) { continue }
+                fatalError("epoll_wait: \(Sys.errorString(Int32(-n)))")
             }
+            if n > 1, let batch = recvBatch { receiveBatched(Int(n), batch) }
             var i = 0
             while i < Int(n) {
                 let ev = events[i]
@@ -160,6 +171,37 @@ public final class EventLoop: @unchecked Sendable {
                 h.handleEvents(ev.events)
             }
             runTimers()
+        }
+    }
+
+    /// Runs the receives of this round's readable sockets as one batch (see `RecvBatch`).
+    /// Nothing else runs between `recvTarget` and `recvCompleted`, so every handler is still
+    /// the one its event names.
+    private func receiveBatched(_ n: Int, _ batch: RecvBatch) {
+        var i = 0
+        while i < n {
+            let ev = events[i]
+            i += 1
+            guard ev.events & Events.readable != 0 else { continue }
+            let data = ev.data.u64
+            if data == UInt64.max { continue }
+            let fd = Int(UInt32(truncatingIfNeeded: data))
+            let gen = UInt32(truncatingIfNeeded: data >> 32)
+            guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed,
+                  let target = h.recvTarget() else { continue }
+            batch.queue(fd: h.fd, target.baseAddress!, target.count, event: i - 1)
+        }
+        let ok = batch.run { [self] event, result, requested in
+            let fd = Int(UInt32(truncatingIfNeeded: events[event].data.u64))
+            if handlers[fd]!.recvCompleted(result, requested: requested) {
+                events[event].events &= ~Events.readable
+            }
+        }
+        if !ok {
+            recvBatch = nil
+            receivesBatched = false
+            let line = Array("switchyard: worker \(index): io_uring submission failed; receiving with recv(2) from now on\n".utf8)
+            _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress!, $0.count) }
         }
     }
 

@@ -20,6 +20,13 @@ open class Selectable {
     open func handleEvents(_ events: UInt32) {}
     /// Called once when `deadline` passes; the deadline is cleared before the call.
     open func handleTimeout() {}
+    /// Batched receive (`RecvBatch`): where to receive into now that epoll reported this socket
+    /// readable, or nil to leave reading to `handleEvents`. Must have no other effect.
+    open func recvTarget() -> UnsafeMutableRawBufferPointer? { nil }
+    /// The batched receive's result, as recv(2) returns it (bytes, or -errno), delivered before
+    /// `handleEvents`. Return true when the socket is known to be empty now: the event is then
+    /// delivered without its readable bit, so no recv(2) is spent finding EAGAIN.
+    open func recvCompleted(_ result: Int, requested: Int) -> Bool { false }
     /// Called by `EventLoop.closeAll` before the descriptor is closed: drop references to other
     /// objects (breaking cycles) and return buffers.
     open func loopWillClose() {}

@@ -20,20 +20,16 @@ public enum Sys {
     @inline(__always)
     public static func recv(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
-            let n = Glibc.recv(fd, buf, count, 0)
-            if n >= 0 { return n }
-            let e = errno
-            if e != EINTR { return -Int(e) }
+            let n = shim_recv(fd, buf, count)
+            if n != -Int(EINTR) { return n }
         }
     }
 
     @inline(__always)
     public static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
         while true {
-            let n = Glibc.send(fd, buf, count, Int32(MSG_NOSIGNAL))
-            if n >= 0 { return n }
-            let e = errno
-            if e != EINTR { return -Int(e) }
+            let n = shim_send(fd, buf, count, Int32(MSG_NOSIGNAL))
+            if n != -Int(EINTR) { return n }
         }
     }
 
@@ -53,10 +49,8 @@ public enum Sys {
             msg.msg_iov = p
             msg.msg_iovlen = 2
             while true {
-                let n = Glibc.sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
-                if n >= 0 { return n }
-                let e = errno
-                if e != EINTR { return -Int(e) }
+                let n = shim_sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+                if n != -Int(EINTR) { return n }
             }
         }
     }

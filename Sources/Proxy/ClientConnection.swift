@@ -27,6 +27,8 @@ final class ClientConnection: Selectable {
     var canRead = false
     var canWrite = true
     var eof = false
+    /// A batched receive's end of stream or error (`recvCompleted`), for the next `readClient`.
+    var pendingRecv = Int.min
     var state = State.idle
     var scanFrom = 0
 
@@ -151,6 +153,27 @@ final class ClientConnection: Selectable {
         }
     }
 
+    /// Batched receives only where a request head is awaited, the hot path of keep-alive
+    /// traffic; bodies, tunnels and closing connections read as they always did.
+    override func recvTarget() -> UnsafeMutableRawBufferPointer? {
+        guard state == .idle || state == .readingHead, outBuf.readable == 0, !eof, pendingRecv == Int.min else { return nil }
+        inBuf.ensure(pool)
+        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
+        let space = pool.bufferSize - inBuf.writeIndex
+        return space == 0 ? nil : UnsafeMutableRawBufferPointer(start: inBuf.base! + inBuf.writeIndex, count: space)
+    }
+
+    override func recvCompleted(_ n: Int, requested: Int) -> Bool {
+        if n > 0 {
+            inBuf.writeIndex += n
+            canRead = n == requested
+            return n < requested
+        }
+        if n == -Int(EAGAIN) { canRead = false; return true }
+        pendingRecv = n   // end of stream or an error: readClient reports it in order
+        return false
+    }
+
     func upstreamEvent(_ up: UpstreamConnection) {
         if up.connecting {
             guard up.canWrite || up.canRead else { return }
@@ -242,8 +265,14 @@ final class ClientConnection: Selectable {
         inBuf.ensure(pool)
         if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
         let space = pool.bufferSize - inBuf.writeIndex
-        if space == 0 { return 0 }
-        let n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
+        let n: Int
+        if pendingRecv != Int.min {
+            n = pendingRecv
+            pendingRecv = Int.min
+        } else {
+            if space == 0 { return 0 }
+            n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
+        }
         if n > 0 {
             inBuf.writeIndex += n
             if n < space { canRead = false }

@@ -72,6 +72,7 @@ public final class ProxyServer: @unchecked Sendable {
         let accessLog = try config.accessLog.map { try AccessLogFile(path: $0.path) }
         for i in 0..<workerCount {
             let loop = try EventLoop(index: i, bufferSize: size)
+            loop.batchReceives = Self.batchReceives
             let worker = Worker(loop: loop, store: store, maxClients: perWorker, workerCount: workerCount, healthSink: healthSink)
             for (j, fd) in fds[i].enumerated() {
                 let l = Listener(worker: worker, fd: fd, address: addresses[j])
@@ -93,6 +94,14 @@ public final class ProxyServer: @unchecked Sendable {
                 worker.accessLog?.flush()   // the worker lives as long as its loop runs
             })
         }
+    }
+
+    /// Receives batched through io_uring (`RecvBatch`) unless SWITCHYARD_IO_URING=off (or 0):
+    /// a switch for kernels or sandboxes where io_uring misbehaves, and for measuring it.
+    static var batchReceives: Bool {
+        guard let v = getenv("SWITCHYARD_IO_URING") else { return true }
+        let s = String(cString: v)
+        return !(s == "off" || s == "0" || s == "no")
     }
 
     /// Stops every loop at once (connections are closed) and waits for the threads.

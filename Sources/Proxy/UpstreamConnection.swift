@@ -13,6 +13,8 @@ final class UpstreamConnection: Selectable {
     var canWrite = false
     var connecting = true
     var eof = false
+    /// A batched receive's end of stream or error (`recvCompleted`), for the next `readSome`.
+    var pendingRecv = Int.min
     /// The connection ended with an error (e.g. a reset) rather than a clean FIN.
     var failed = false
     /// Served at least one request before: a failure before any response byte may be the
@@ -54,6 +56,31 @@ final class UpstreamConnection: Selectable {
         }
     }
 
+    /// Batched receives only for a response awaited with nothing buffered (the hot path).
+    override func recvTarget() -> UnsafeMutableRawBufferPointer? {
+        guard let c = client, c.state == .forwarding, !connecting, !eof, pendingRecv == Int.min,
+              inBuf.readable == 0 else { return nil }
+        let pool = worker.loop.buffers
+        inBuf.ensure(pool)
+        inBuf.compact()
+        return UnsafeMutableRawBufferPointer(start: inBuf.base! + inBuf.writeIndex, count: pool.bufferSize - inBuf.writeIndex)
+    }
+
+    override func recvCompleted(_ n: Int, requested: Int) -> Bool {
+        if n > 0 {
+            inBuf.writeIndex += n
+            canRead = n == requested
+            return n < requested
+        }
+        if n == -Int(EAGAIN) {
+            canRead = false
+            inBuf.releaseIfEmpty(worker.loop.buffers)
+            return true
+        }
+        pendingRecv = n   // end of stream or an error: readSome reports it in order
+        return false
+    }
+
     /// Completes a non-blocking connect once writable; returns 0 or the socket error.
     func finishConnect() -> Int32 {
         let e = Sys.socketError(fd)
@@ -68,8 +95,14 @@ final class UpstreamConnection: Selectable {
         inBuf.ensure(pool)
         if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
         let space = pool.bufferSize - inBuf.writeIndex
-        if space == 0 { return 0 }
-        let n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
+        let n: Int
+        if pendingRecv != Int.min {
+            n = pendingRecv
+            pendingRecv = Int.min
+        } else {
+            if space == 0 { return 0 }
+            n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
+        }
         if n > 0 {
             inBuf.writeIndex += n
             if n < space { canRead = false }
