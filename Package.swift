@@ -33,6 +33,7 @@ let package = Package(
                           path: "Benchmarks/SwitchyardBench"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin"], exclude: ["Fixtures"]),

@@ -226,6 +226,9 @@ public struct ProxyConfig: Hashable, Sendable {
     public var listeners: [SocketAddressSpec]
     /// nil = auto (one per core).
     public var workers: Int?
+    /// `io-uring on|off`: batch each loop round's socket receives and sends through io_uring
+    /// (on by default; where the kernel refuses io_uring the proxy uses plain syscalls anyway).
+    public var ioUring = true
     /// Unix socket path of the admin interface; `admin PATH [group NAME]`.
     public var adminSocket: String?
     /// Group that may use the admin socket (the proxy chowns/chmods it).

@@ -41,6 +41,7 @@ public enum ConfigParser {
 enum Usage {
     static let listen = "listen ADDRESS:PORT"
     static let workers = "workers auto|N"
+    static let ioUring = "io-uring on|off"
     static let shutdownDelay = "shutdown-delay DURATION"
     static let metrics = "metrics ADDRESS:PORT"
     static let admin = "admin PATH [group NAME]"
@@ -63,7 +64,7 @@ enum Usage {
 struct ConfigParserState {
     static let topLevelDirectives: Set<String> = [
         "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics", "audit-log",
-        "sticky", "access-log", "rollout",
+        "sticky", "access-log", "rollout", "io-uring",
     ]
     /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
     static let poolDirectives: Set<String> = [
@@ -71,7 +72,7 @@ struct ConfigParserState {
     ]
     static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
                                 "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
-                                "metrics", "audit-log", "sticky", "access-log", "rollout"]
+                                "metrics", "audit-log", "sticky", "access-log", "rollout", "io-uring"]
     static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain", "queue"]
     static let limitKinds = ["header-bytes", "body-bytes", "connections"]
     static let maxPoolNameLength = 64
@@ -152,6 +153,7 @@ struct ConfigParserState {
         switch directive {
         case "listen": try listen(args, n)
         case "workers": try workers(args, n)
+        case "io-uring": try ioUring(args, n)
         case "admin": try admin(args, n)
         case "pool": try pool(args, n)
         case "split": try splitDirective(args, n)
@@ -250,6 +252,16 @@ struct ConfigParserState {
             throw error(n, "workers must be 'auto' or 1...256, got \(ValueParsing.shown(text))")
         }
         config.workers = Int(v)
+    }
+
+    mutating func ioUring(_ args: ArraySlice<String>, _ n: Int) throws {
+        try expectArguments("io-uring", args, count: 1, missing: "'on' or 'off'", usage: Usage.ioUring, n)
+        try once("io-uring", n)
+        switch args[args.startIndex] {
+        case "on": config.ioUring = true
+        case "off": config.ioUring = false
+        case let value: throw error(n, "io-uring must be 'on' or 'off', got \(ValueParsing.shown(value))")
+        }
     }
 
     mutating func admin(_ args: ArraySlice<String>, _ n: Int) throws {

@@ -24,12 +24,18 @@ public final class EventLoop: @unchecked Sendable {
     public let buffers: BufferPool
     /// Loop index (0...workers-1), for logs and per-loop state.
     public let index: Int
-    /// Batch the receives of each epoll round through io_uring (`RecvBatch`) when the kernel
+    /// Batch each round's socket receives and sends through io_uring (`IOBatch`) when the kernel
     /// allows it. Set before `run()`.
-    public var batchReceives = false
-    /// True while `run()` batches receives (false if io_uring was refused or failed).
-    public private(set) var receivesBatched = false
-    private var recvBatch: RecvBatch? = nil
+    public var batchIO = false
+    /// True while `run()` batches I/O (false if io_uring was refused or failed).
+    public var ioBatched: Bool { ioBatch != nil }
+    private var ioBatch: IOBatch? = nil
+    /// Owners of the queued sends, by tag; nil once cancelled. `spareOwners` is the other half
+    /// of a double buffer, so completing one batch can queue the next without allocating.
+    private var sendOwners: [Selectable?] = []
+    private var spareOwners: [Selectable?] = []
+    /// Sends may be queued: inside `run()`'s round, where the loop flushes them before waiting.
+    private var inRound = false
 
     public init(index: Int = 0, bufferSize: Int = 32 * 1024) throws {
         self.index = index
@@ -75,6 +81,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Removes `s` from the loop and closes its descriptor (close removes it from epoll).
     public func close(_ s: Selectable, abortive: Bool = false) {
         guard !s.isClosed else { return }
+        cancelSend(s)
         s.isClosed = true
         s.deadline = 0
         if s.fd >= 0 {
@@ -97,6 +104,7 @@ public final class EventLoop: @unchecked Sendable {
     /// Removes `s` from epoll without closing the fd (for handing a descriptor elsewhere).
     public func deregister(_ s: Selectable) {
         guard s.fd >= 0 else { return }
+        cancelSend(s)
         var ev = epoll_event()
         _ = epoll_ctl(epollFD, EPOLL_CTL_DEL, s.fd, &ev)
         if Int(s.fd) < handlers.count, handlers[Int(s.fd)] === s { handlers[Int(s.fd)] = nil }
@@ -146,10 +154,11 @@ public final class EventLoop: @unchecked Sendable {
     /// Runs until `stop()`.
     public func run() {
         running = true
-        if batchReceives && recvBatch == nil {
-            recvBatch = RecvBatch(capacity: Int(maxEvents))
-            receivesBatched = recvBatch != nil
+        if batchIO && ioBatch == nil {
+            ioBatch = IOBatch(capacity: Int(maxEvents) * 4)
         }
+        inRound = true
+        defer { inRound = false }
         while running {
             let timeout = nextTimeoutMS()
             let n = shim_epoll_wait(epollFD, events, maxEvents, timeout)
@@ -158,7 +167,7 @@ public final class EventLoop: @unchecked Sendable {
                 if n == -Int(EINTR) { continue }
                 fatalError("epoll_wait: \(Sys.errorString(Int32(-n)))")
             }
-            if n > 1, let batch = recvBatch { receiveBatched(Int(n), batch) }
+            if n > 1, let batch = ioBatch { receiveBatched(Int(n), batch) }
             var i = 0
             while i < Int(n) {
                 let ev = events[i]
@@ -171,15 +180,68 @@ public final class EventLoop: @unchecked Sendable {
                 h.handleEvents(ev.events)
             }
             runTimers()
+            flushSends()
         }
     }
 
-    /// Runs the receives of this round's readable sockets as one batch (see `RecvBatch`).
+    /// Whether this kernel lets a loop batch I/O through io_uring: 0, or the errno that setting up
+    /// a ring failed with (ENOSYS on old kernels, EPERM under seccomp or io_uring_disabled).
+    public static func ioUringProbe() -> Int32 {
+        if IOBatch(capacity: 8) != nil { return 0 }
+        return IOBatch.setupError
+    }
+
+    /// Queues a send of `count` bytes at `buf` to `s`'s socket, run with the round's other sends
+    /// before the loop waits again; the result comes to `s.sendCompleted`. Until then the bytes
+    /// must stay put and nothing else may be written to the socket. False when sends are not
+    /// batched (no io_uring, outside the loop's round, one already queued for `s`, or the batch
+    /// is full): send it yourself.
+    public func queueSend(_ s: Selectable, _ buf: UnsafeRawPointer, _ count: Int) -> Bool {
+        guard inRound, let batch = ioBatch, s.sendPosition < 0, !batch.isFull, count <= Int(UInt32.max) else { return false }
+        s.sendPosition = batch.queueSend(fd: s.fd, buf, count, tag: sendOwners.count)
+        sendOwners.append(s)
+        return true
+    }
+
+    /// Drops `s`'s queued send: it will not run, and no result comes (closing does this too).
+    public func cancelQueuedSend(_ s: Selectable) { cancelSend(s) }
+
+    private func cancelSend(_ s: Selectable) {
+        guard s.sendPosition >= 0, let batch = ioBatch else { return }
+        batch.cancel(position: s.sendPosition)
+        for i in sendOwners.indices where sendOwners[i] === s { sendOwners[i] = nil }
+        s.sendPosition = -1
+    }
+
+    /// Runs the queued sends, and those their completions queue, until none is left.
+    private func flushSends() {
+        while let batch = ioBatch, batch.queued > 0 {
+            swap(&sendOwners, &spareOwners)
+            // From here these entries cannot be cancelled (they run now), and a completion below
+            // may queue a new send for its owner.
+            for case let s? in spareOwners { s.sendPosition = -1 }
+            batch.run { [self] tag, result, _ in
+                // A completion before this one may have closed it (e.g. a client and its upstream).
+                guard let s = spareOwners[tag], !s.isClosed else { return }
+                s.sendCompleted(result)
+            }
+            spareOwners.removeAll(keepingCapacity: true)
+            if batch.broken { dropBatch() }
+        }
+    }
+
+    private func dropBatch() {
+        ioBatch = nil
+        let line = Array("switchyard: worker \(index): io_uring submission failed; plain socket syscalls from now on\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress!, $0.count) }
+    }
+
+    /// Runs the receives of this round's readable sockets as one batch (see `IOBatch`).
     /// Nothing else runs between `recvTarget` and `recvCompleted`, so every handler is still
     /// the one its event names.
-    private func receiveBatched(_ n: Int, _ batch: RecvBatch) {
+    private func receiveBatched(_ n: Int, _ batch: IOBatch) {
         var i = 0
-        while i < n {
+        while i < n && !batch.isFull {
             let ev = events[i]
             i += 1
             guard ev.events & Events.readable != 0 else { continue }
@@ -189,20 +251,15 @@ public final class EventLoop: @unchecked Sendable {
             let gen = UInt32(truncatingIfNeeded: data >> 32)
             guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed,
                   let target = h.recvTarget() else { continue }
-            batch.queue(fd: h.fd, target.baseAddress!, target.count, event: i - 1)
+            batch.queueRecv(fd: h.fd, target.baseAddress!, target.count, tag: i - 1)
         }
-        let ok = batch.run { [self] event, result, requested in
+        batch.run { [self] event, result, requested in
             let fd = Int(UInt32(truncatingIfNeeded: events[event].data.u64))
             if handlers[fd]!.recvCompleted(result, requested: requested) {
                 events[event].events &= ~Events.readable
             }
         }
-        if !ok {
-            recvBatch = nil
-            receivesBatched = false
-            let line = Array("switchyard: worker \(index): io_uring submission failed; receiving with recv(2) from now on\n".utf8)
-            _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress!, $0.count) }
-        }
+        if batch.broken { dropBatch() }
     }
 
     private func nextTimeoutMS() -> Int32 {

@@ -13,6 +13,10 @@ open class Selectable {
     public final var deadline: UInt64 = 0
     final var heapDeadline: UInt64 = 0
     public final var isClosed: Bool = false
+    /// Position of this object's send in the loop's current batch (`EventLoop.queueSend`), or -1.
+    public internal(set) final var sendPosition = -1
+    /// A send is queued: write nothing else to the socket until `sendCompleted`.
+    @inline(__always) public final var sendQueued: Bool { sendPosition >= 0 }
 
     public init() {}
 
@@ -27,6 +31,9 @@ open class Selectable {
     /// `handleEvents`. Return true when the socket is known to be empty now: the event is then
     /// delivered without its readable bit, so no recv(2) is spent finding EAGAIN.
     open func recvCompleted(_ result: Int, requested: Int) -> Bool { false }
+    /// The result of the send queued with `EventLoop.queueSend`, as send(2) returns it (bytes
+    /// taken, or -errno). Not called if the socket was closed first.
+    open func sendCompleted(_ result: Int) {}
     /// Called by `EventLoop.closeAll` before the descriptor is closed: drop references to other
     /// objects (breaking cycles) and return buffers.
     open func loopWillClose() {}

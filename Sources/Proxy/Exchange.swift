@@ -251,6 +251,12 @@ extension ClientConnection {
             let body = requestBodyAvailable()
             if body < 0 { return true }
             let headLeft = fwdHeadLen - fwdHeadSent
+            if body == 0 && worker.loop.queueSend(up, fwdHead! + fwdHeadSent, headLeft) {
+                // Sent with the loop's batch; requestHeadSent continues.
+                up.queuedLen = headLeft
+                up.canWrite = false
+                return progress
+            }
             let n = body > 0
                 ? Sys.writev2(up.fd, fwdHead! + fwdHeadSent, headLeft, inBuf.readPointer, body)
                 : Sys.write(up.fd, fwdHead! + fwdHeadSent, headLeft)
@@ -295,6 +301,21 @@ extension ClientConnection {
             if n < avail { up.canWrite = false; break }
         }
         return progress
+    }
+
+    /// The result of pumpRequest's batched send of the forwarded head.
+    func requestHeadSent(_ up: UpstreamConnection, _ n: Int) {
+        guard up === upstream else { return }
+        if n >= 0 {
+            fwdHeadSent += n
+            up.canWrite = n == up.queuedLen
+            touch(up)
+        } else if n == -Int(EAGAIN) {
+            up.canWrite = false
+        } else {
+            upstreamFailed(up, reason: "write failed: \(Sys.errorString(Int32(-n)))")
+        }
+        drive()
     }
 
     /// Progress on the exchange: push both inactivity deadlines out.

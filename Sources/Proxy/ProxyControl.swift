@@ -312,6 +312,9 @@ public final class ProxyControl: @unchecked Sendable {
         if next.workers != fileConfig.workers {
             notes.append("'workers' changed: takes effect at the next restart")
         }
+        if next.ioUring != fileConfig.ioUring {
+            notes.append("'io-uring' changed: takes effect at the next restart")
+        }
         if next.adminSocket != fileConfig.adminSocket || next.adminGroup != fileConfig.adminGroup {
             notes.append("'admin' changed: takes effect at the next restart")
         }

@@ -13,6 +13,8 @@ public final class ProxyServer: @unchecked Sendable {
     public private(set) var listenAddresses: [SocketAddress] = []
     public private(set) var workerCount = 0
     public private(set) var connectionLimit = 0
+    /// `io-uring on` in the config, and not overridden by SWITCHYARD_IO_URING=off.
+    public private(set) var ioUringRequested = false
     private var loops: [EventLoop] = []
     private let readyFlag = Atomic<Bool>(true)
     /// False once a graceful shutdown began (reported by `status`, later by `/ready`).
@@ -69,10 +71,11 @@ public final class ProxyServer: @unchecked Sendable {
             throw error
         }
         listenAddresses = addresses
+        ioUringRequested = config.ioUring && Self.ioUringAllowedByEnvironment
         let accessLog = try config.accessLog.map { try AccessLogFile(path: $0.path) }
         for i in 0..<workerCount {
             let loop = try EventLoop(index: i, bufferSize: size)
-            loop.batchReceives = Self.batchReceives
+            loop.batchIO = ioUringRequested
             let worker = Worker(loop: loop, store: store, maxClients: perWorker, workerCount: workerCount, healthSink: healthSink)
             for (j, fd) in fds[i].enumerated() {
                 let l = Listener(worker: worker, fd: fd, address: addresses[j])
@@ -96,9 +99,16 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
-    /// Receives batched through io_uring (`RecvBatch`) unless SWITCHYARD_IO_URING=off (or 0):
-    /// a switch for kernels or sandboxes where io_uring misbehaves, and for measuring it.
-    static var batchReceives: Bool {
+    /// For the startup line: how the loops do their socket I/O.
+    public var ioDescription: String {
+        if !ioUringRequested { return "io-uring off: plain socket syscalls" }
+        let e = EventLoop.ioUringProbe()
+        return e == 0 ? "socket I/O batched with io_uring" : "io_uring unavailable (\(Sys.errorString(e))): plain socket syscalls"
+    }
+
+    /// SWITCHYARD_IO_URING=off (or 0) overrides `io-uring on`: for trying a host without
+    /// io_uring without editing the config.
+    static var ioUringAllowedByEnvironment: Bool {
         guard let v = getenv("SWITCHYARD_IO_URING") else { return true }
         let s = String(cString: v)
         return !(s == "off" || s == "0" || s == "no")

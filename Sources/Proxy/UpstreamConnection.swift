@@ -15,6 +15,8 @@ final class UpstreamConnection: Selectable {
     var eof = false
     /// A batched receive's end of stream or error (`recvCompleted`), for the next `readSome`.
     var pendingRecv = Int.min
+    /// Bytes of the forwarded head in the loop's send batch (`pumpRequest`).
+    var queuedLen = 0
     /// The connection ended with an error (e.g. a reset) rather than a clean FIN.
     var failed = false
     /// Served at least one request before: a failure before any response byte may be the
@@ -37,7 +39,8 @@ final class UpstreamConnection: Selectable {
 
     override func handleEvents(_ events: UInt32) {
         if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { canRead = true }
-        if events & (Events.writable | Events.error | Events.hangup) != 0 { canWrite = true }
+        // While a send is queued nothing else may be written: its result decides canWrite.
+        if events & (Events.writable | Events.error | Events.hangup) != 0 && !sendQueued { canWrite = true }
         if let c = client {
             c.upstreamEvent(self)
         } else {
@@ -79,6 +82,10 @@ final class UpstreamConnection: Selectable {
         }
         pendingRecv = n   // end of stream or an error: readSome reports it in order
         return false
+    }
+
+    override func sendCompleted(_ n: Int) {
+        client?.requestHeadSent(self, n)
     }
 
     /// Completes a non-blocking connect once writable; returns 0 or the socket error.

@@ -176,7 +176,7 @@ func runProxy(config: ProxyConfig, configPath: String?, banner: String?, onStop:
         }
     }
     let addrs = proxy.listenAddresses.map(\.description).joined(separator: ", ")
-    Log.info("switchyard \(version) listening on \(addrs) with \(proxy.workerCount) worker(s), connection limit \(proxy.connectionLimit)")
+    Log.info("switchyard \(version) listening on \(addrs) with \(proxy.workerCount) worker(s), connection limit \(proxy.connectionLimit); \(proxy.ioDescription)")
     if let banner { print(banner); fflush(nil) }
     loop.run()
     metrics?.close()

@@ -111,11 +111,42 @@ static inline void shim_uring_prep_recv(struct shim_uring *r, int fd, void *buf,
     r->sq_array[idx] = idx;
     r->local_tail++;
 }
+/// Queues a non-blocking send (MSG_DONTWAIT | MSG_NOSIGNAL: completes at once with the bytes
+/// taken or -EAGAIN).
+static inline void shim_uring_prep_send(struct shim_uring *r, int fd, const void *buf, unsigned len, uint64_t user_data) {
+    unsigned idx = r->local_tail & *r->sq_mask;
+    struct io_uring_sqe *sqe = &r->sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = fd;
+    sqe->addr = (uint64_t)(uintptr_t)buf;
+    sqe->len = len;
+    sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
+    sqe->user_data = user_data;
+    r->sq_array[idx] = idx;
+    r->local_tail++;
+}
+/// Turns the k-th queued (unsubmitted) entry into a no-op: its socket is being closed.
+static inline void shim_uring_cancel_queued(struct shim_uring *r, unsigned k) {
+    struct io_uring_sqe *sqe = &r->sqes[(*r->sq_tail + k) & *r->sq_mask];
+    sqe->opcode = IORING_OP_NOP;
+    sqe->fd = -1;
+    sqe->addr = 0;
+    sqe->len = 0;
+}
+static inline int shim_IORING_OP_RECV(void) { return IORING_OP_RECV; }
+static inline int shim_IORING_OP_SEND(void) { return IORING_OP_SEND; }
 /// Drops queued entries that were not submitted.
 static inline void shim_uring_unqueue(struct shim_uring *r) { r->local_tail = *r->sq_tail; }
 /// Reads back a queued entry (for running a lone one as a plain recv instead).
 static inline struct io_uring_sqe *shim_uring_queued_sqe(struct shim_uring *r, unsigned k) {
     return &r->sqes[(*r->sq_tail + k) & *r->sq_mask];
+}
+/// The first queued entry's ring index (read it before `shim_uring_enter` publishes them).
+static inline unsigned shim_uring_batch_start(const struct shim_uring *r) { return *r->sq_tail; }
+/// The entry at ring index `index` (from `shim_uring_batch_start` + position).
+static inline struct io_uring_sqe *shim_uring_sqe_at(struct shim_uring *r, unsigned index) {
+    return &r->sqes[index & *r->sq_mask];
 }
 /// Publishes the queued entries and enters the kernel once, waiting for `wait` completions;
 /// returns the number submitted or -errno.
