@@ -99,6 +99,9 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
+    /// Worker loops batching their socket I/O through io_uring right now (for tests and status).
+    public var batchedLoopCount: Int { loops.filter(\.ioBatched).count }
+
     /// For the startup line: how the loops do their socket I/O.
     public var ioDescription: String {
         if !ioUringRequested { return "io-uring off: plain socket syscalls" }

@@ -186,6 +186,12 @@ private let base = """
         #expect(try ConfigParser.parse("workers 256\n" + base, file: "p").workers == 256)
     }
 
+    @Test func ioUringDefaultsOnAndCanBeTurnedOff() throws {
+        #expect(try ConfigParser.parse(base, file: "p").ioUring == true)
+        #expect(try ConfigParser.parse("io-uring on\n" + base, file: "p").ioUring == true)
+        #expect(try ConfigParser.parse("io-uring off\n" + base, file: "p").ioUring == false)
+    }
+
     @Test func adminWithoutGroup() throws {
         let c = try ConfigParser.parse("admin /tmp/s.sock\n" + base, file: "p")
         #expect(c.adminSocket == "/tmp/s.sock")
@@ -426,6 +432,9 @@ struct ErrorCase: Sendable, CustomTestStringConvertible {
         .init(["listen 127.0.0.1:8080 127.0.0.1:8081"], line: 1, "listen: unexpected extra argument '127.0.0.1:8081' (usage: listen ADDRESS:PORT)"),
         .init(afterBase: ["workers"], line: 5, "workers: missing count (usage: workers auto|N)"),
         .init(afterBase: ["workers 2 3"], line: 5, "workers: unexpected extra argument '3'"),
+        .init(afterBase: ["io-uring"], line: 5, "io-uring: missing 'on' or 'off' (usage: io-uring on|off)"),
+        .init(afterBase: ["io-uring yes"], line: 5, "io-uring must be 'on' or 'off', got 'yes'"),
+        .init(afterBase: ["io-uring on", "io-uring off"], line: 6, "duplicate 'io-uring' (first at line 5)"),
         .init(afterBase: ["admin"], line: 5, "admin: missing socket path (usage: admin PATH [group NAME])"),
         .init(afterBase: ["admin /a.sock group"], line: 5, "admin: missing group name after 'group'"),
         .init(afterBase: ["admin /a.sock grp wheel"], line: 5, "admin: unexpected 'grp', expected 'group'"),
