@@ -270,6 +270,12 @@ final class ClientConnection: Selectable {
             }
             if !progress { break }
         }
+        if !isClosed && worker.draining && state == .idle && isIdle && requestsServed > 0 {
+            // Its last response was still going out when the drain began (a full socket, or a
+            // send in the loop's batch): close it now that it is idle, as beginDrain would have.
+            startLingeringClose()
+            return
+        }
         if !isClosed {
             inBuf.releaseIfEmpty(pool)
             outBuf.releaseIfEmpty(pool)
