@@ -29,7 +29,7 @@ public final class EventLoop: @unchecked Sendable {
     public var batchIO = false
     /// True while `run()` batches I/O (false if io_uring was refused or failed).
     public var ioBatched: Bool { ioBatch != nil }
-    private var ioBatch: IOBatch? = nil
+    private(set) var ioBatch: IOBatch? = nil
     /// Owners of the queued sends, by tag; nil once cancelled. `spareOwners` is the other half
     /// of a double buffer, so completing one batch can queue the next without allocating.
     private var sendOwners: [Selectable?] = []

@@ -28,6 +28,8 @@ final class IOBatch {
     let capacity: Int
     /// A submission failed: the ring is closed and must not be used again.
     private(set) var broken = false
+    /// Tests: the next submission fails as if the kernel refused it.
+    var failNextSubmission = false
 
     /// nil when the kernel refuses io_uring (the errno is in `setupError`).
     init?(capacity: Int) {
@@ -56,8 +58,9 @@ final class IOBatch {
     /// The errno of the last refused setup (0 = none), for the startup log.
     nonisolated(unsafe) static var setupError: Int32 = 0
 
-    @inline(__always) var queued: Int { Int(shim_uring_queued(ring)) }
-    @inline(__always) var isFull: Bool { queued >= capacity }
+    /// A broken batch (its ring closed) takes nothing more: full, with nothing queued.
+    @inline(__always) var queued: Int { broken ? 0 : Int(shim_uring_queued(ring)) }
+    @inline(__always) var isFull: Bool { broken || queued >= capacity }
 
     /// Queues a recv; `tag` comes back with its result. The caller checks `isFull` first.
     @inline(__always)
@@ -77,6 +80,7 @@ final class IOBatch {
 
     /// The entry at position `k` (queued, not yet run) will do nothing: its socket is closing.
     func cancel(position k: Int) {
+        guard !broken else { return }
         shim_uring_cancel_queued(ring, UInt32(k))
     }
 
@@ -91,7 +95,7 @@ final class IOBatch {
             runQueuedDirectly(start: start, from: 0, count: 1)
             shim_uring_unqueue(ring)
         } else {
-            var submitted = shim_uring_enter(ring, 0)
+            var submitted = failNextSubmission ? -Int(EBUSY) : shim_uring_enter(ring, 0)
             while submitted == -Int(EINTR) { submitted = shim_uring_enter(ring, 0) }
             let taken = max(0, min(submitted, n))
             // Entries the kernel took own their buffers until they complete: reap every one.

@@ -118,6 +118,32 @@ struct IOBatchTests {
         for p in pairs { p.close() }
     }
 
+    @Test func aRefusedSubmissionFinishesTheBatchWithPlainSyscallsAndStopsBatching() throws {
+        let h = try Harness(batch: true)
+        defer { h.stop() }
+        let pairs = try (0..<2).map { _ in try SocketPair() }
+        let probes = pairs.map { Probe(fd: $0.local, wantRecv: false) }
+        let afterwards = Mutex<Bool?>(nil)
+        h.onLoop {
+            for p in probes { try! h.loop.register(p) }
+            h.loop.ioBatch!.failNextSubmission = true
+            for p in probes { _ = p.message.withUnsafeBytes { h.loop.queueSend(p, $0.baseAddress!, $0.count) } }
+        }
+        try h.waitUntil { probes.allSatisfy { $0.state.withLock { !$0.sendResults.isEmpty } } }
+        for (i, p) in probes.enumerated() {
+            #expect(p.state.withLock { $0.sendResults } == [p.message.count])
+            #expect(pairs[i].peerRead() == p.message)
+        }
+        h.onLoop {
+            let ok = probes[0].message.withUnsafeBytes { h.loop.queueSend(probes[0], $0.baseAddress!, $0.count) }
+            afterwards.withLock { $0 = ok }
+        }
+        try h.waitUntil { afterwards.withLock { $0 != nil } }
+        #expect(afterwards.withLock { $0 } == false)   // plain syscalls from now on
+        #expect(h.loop.ioBatched == false)
+        for p in pairs { p.close() }
+    }
+
     @Test func withoutBatchingSendsAreNotQueued() throws {
         let h = try Harness(batch: false)
         defer { h.stop() }
