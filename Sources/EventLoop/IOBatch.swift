@@ -21,7 +21,8 @@ import Glibc
 /// syscalls and the loop stops using the ring.
 final class IOBatch {
     private let ring: UnsafeMutablePointer<shim_uring>
-    /// Per queued entry: bytes asked for, then (after `run`) the tag and result.
+    /// Per queued entry, by position in the batch (its user_data): bytes asked for, the caller's
+    /// tag, and (after `run`) the result.
     private let lengths: UnsafeMutablePointer<Int>
     private let tags: UnsafeMutablePointer<Int>
     private let results: UnsafeMutablePointer<Int>
@@ -65,8 +66,10 @@ final class IOBatch {
     /// Queues a recv; `tag` comes back with its result. The caller checks `isFull` first.
     @inline(__always)
     func queueRecv(fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int, tag: Int) {
-        lengths[queued] = count
-        shim_uring_prep_recv(ring, fd, buf, UInt32(count), UInt64(tag))
+        let k = queued
+        lengths[k] = count
+        tags[k] = tag
+        shim_uring_prep_recv(ring, fd, buf, UInt32(count), UInt64(k))
     }
 
     /// Queues a send; returns its position in this batch (for `cancel`).
@@ -74,7 +77,8 @@ final class IOBatch {
     func queueSend(fd: Int32, _ buf: UnsafeRawPointer, _ count: Int, tag: Int) -> Int {
         let k = queued
         lengths[k] = count
-        shim_uring_prep_send(ring, fd, buf, UInt32(count), UInt64(tag))
+        tags[k] = tag
+        shim_uring_prep_send(ring, fd, buf, UInt32(count), UInt64(k))
         return k
     }
 
@@ -102,16 +106,13 @@ final class IOBatch {
             var reaped = 0
             var userData: UInt64 = 0
             var res: Int32 = 0
-            var position = 0
             while reaped < taken {
                 if shim_uring_reap(ring, &userData, &res) == 0 {
                     _ = shim_uring_enter(ring, UInt32(taken - reaped))   // not inline: wait for it
                     continue
                 }
-                // Inline completions arrive in submission order; the tag says which it is anyway.
-                tags[position] = Int(userData)
-                results[position] = Int(res)
-                position += 1
+                // Completions may come in any order: user_data is the entry's position.
+                results[Int(userData)] = Int(res)
                 reaped += 1
             }
             if taken < n {
@@ -127,11 +128,10 @@ final class IOBatch {
         }
     }
 
-    /// Performs queued entries `from..<from+count` with plain syscalls, recording tag and result.
+    /// Performs queued entries `from..<from+count` with plain syscalls, recording each result.
     private func runQueuedDirectly(start: UInt32, from: Int, count: Int) {
         for k in from..<(from + count) {
             let sqe = shim_uring_sqe_at(ring, start &+ UInt32(k))!.pointee
-            tags[k] = Int(sqe.user_data)
             let op = Int32(sqe.opcode)
             if op == shim_IORING_OP_RECV() {
                 results[k] = Sys.recv(sqe.fd, UnsafeMutableRawPointer(bitPattern: UInt(sqe.addr))!, Int(sqe.len))
