@@ -181,14 +181,7 @@ final class ClientConnection: Selectable {
     }
 
     override func recvCompleted(_ n: Int, requested: Int) -> Bool {
-        if n > 0 {
-            inBuf.writeIndex += n
-            canRead = n == requested
-            return n < requested
-        }
-        if n == -Int(EAGAIN) { canRead = false; return true }
-        pendingRecv = n   // end of stream or an error: readClient reports it in order
-        return false
+        applyBatchedReceive(n, requested: requested, to: &inBuf, canRead: &canRead, pending: &pendingRecv)
     }
 
     func upstreamEvent(_ up: UpstreamConnection) {
@@ -288,14 +281,7 @@ final class ClientConnection: Selectable {
         inBuf.ensure(pool)
         if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
         let space = pool.bufferSize - inBuf.writeIndex
-        let n: Int
-        if pendingRecv != Int.min {
-            n = pendingRecv
-            pendingRecv = Int.min
-        } else {
-            if space == 0 { return 0 }
-            n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
-        }
+        guard let n = nextReceive(fd, inBuf, space: space, pending: &pendingRecv) else { return 0 }
         if n > 0 {
             inBuf.writeIndex += n
             if n < space { canRead = false }

@@ -70,18 +70,9 @@ final class UpstreamConnection: Selectable {
     }
 
     override func recvCompleted(_ n: Int, requested: Int) -> Bool {
-        if n > 0 {
-            inBuf.writeIndex += n
-            canRead = n == requested
-            return n < requested
-        }
-        if n == -Int(EAGAIN) {
-            canRead = false
-            inBuf.releaseIfEmpty(worker.loop.buffers)
-            return true
-        }
-        pendingRecv = n   // end of stream or an error: readSome reports it in order
-        return false
+        let drained = applyBatchedReceive(n, requested: requested, to: &inBuf, canRead: &canRead, pending: &pendingRecv)
+        if n == -Int(EAGAIN) { inBuf.releaseIfEmpty(worker.loop.buffers) }   // as readSome does
+        return drained
     }
 
     override func sendCompleted(_ n: Int) {
@@ -102,14 +93,7 @@ final class UpstreamConnection: Selectable {
         inBuf.ensure(pool)
         if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
         let space = pool.bufferSize - inBuf.writeIndex
-        let n: Int
-        if pendingRecv != Int.min {
-            n = pendingRecv
-            pendingRecv = Int.min
-        } else {
-            if space == 0 { return 0 }
-            n = Sys.recv(fd, inBuf.base! + inBuf.writeIndex, space)
-        }
+        guard let n = nextReceive(fd, inBuf, space: space, pending: &pendingRecv) else { return 0 }
         if n > 0 {
             inBuf.writeIndex += n
             if n < space { canRead = false }
@@ -137,4 +121,35 @@ final class UpstreamConnection: Selectable {
         client = nil
         worker.loop.close(self, abortive: abortive)
     }
+}
+
+/// A batched receive's result (`Selectable.recvCompleted`) applied to a connection's read state,
+/// as its own recv(2) would have: bytes join the buffer; a short read or EAGAIN means the socket
+/// is empty (true: its event needs no readable bit); an end of stream or an error is kept in
+/// `pending` for the connection's next read, so it is reported in order.
+@inline(__always)
+func applyBatchedReceive(_ n: Int, requested: Int, to buffer: inout IOBuffer, canRead: inout Bool, pending: inout Int) -> Bool {
+    if n > 0 {
+        buffer.writeIndex += n
+        canRead = n == requested
+        return n < requested
+    }
+    if n == -Int(EAGAIN) {
+        canRead = false
+        return true
+    }
+    pending = n
+    return false
+}
+
+/// The next read's result, as recv(2) gives it: first an end or error a batched receive kept in
+/// `pending`, else a recv(2) into the buffer's free space (nil when it has none).
+@inline(__always)
+func nextReceive(_ fd: Int32, _ buffer: IOBuffer, space: Int, pending: inout Int) -> Int? {
+    if pending != Int.min {
+        defer { pending = Int.min }
+        return pending
+    }
+    if space == 0 { return nil }
+    return Sys.recv(fd, buffer.base! + buffer.writeIndex, space)
 }

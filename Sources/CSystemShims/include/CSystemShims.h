@@ -96,35 +96,28 @@ void shim_uring_free(struct shim_uring *r);
 static inline unsigned shim_uring_queued(const struct shim_uring *r) {
     return r->local_tail - *r->sq_tail;
 }
-/// Queues a non-blocking recv (MSG_DONTWAIT: completes at once with the data or -EAGAIN, never
-/// parks in the kernel). The caller keeps at most sq_entries queued.
-static inline void shim_uring_prep_recv(struct shim_uring *r, int fd, void *buf, unsigned len, uint64_t user_data) {
+/// Queues one non-blocking socket operation (IORING_OP_RECV or IORING_OP_SEND) with MSG_DONTWAIT:
+/// the kernel completes it at once (bytes, or -EAGAIN) and never parks it, or its buffer. The
+/// caller keeps at most sq_entries queued.
+static inline void shim_uring_prep_socket_op(struct shim_uring *r, int opcode, int fd, const void *buf,
+                                             unsigned len, int msg_flags, uint64_t user_data) {
     unsigned idx = r->local_tail & *r->sq_mask;
     struct io_uring_sqe *sqe = &r->sqes[idx];
     memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_RECV;
+    sqe->opcode = (uint8_t)opcode;
     sqe->fd = fd;
     sqe->addr = (uint64_t)(uintptr_t)buf;
     sqe->len = len;
-    sqe->msg_flags = MSG_DONTWAIT;
+    sqe->msg_flags = (uint32_t)(msg_flags | MSG_DONTWAIT);
     sqe->user_data = user_data;
     r->sq_array[idx] = idx;
     r->local_tail++;
 }
-/// Queues a non-blocking send (MSG_DONTWAIT | MSG_NOSIGNAL: completes at once with the bytes
-/// taken or -EAGAIN).
+static inline void shim_uring_prep_recv(struct shim_uring *r, int fd, void *buf, unsigned len, uint64_t user_data) {
+    shim_uring_prep_socket_op(r, IORING_OP_RECV, fd, buf, len, 0, user_data);
+}
 static inline void shim_uring_prep_send(struct shim_uring *r, int fd, const void *buf, unsigned len, uint64_t user_data) {
-    unsigned idx = r->local_tail & *r->sq_mask;
-    struct io_uring_sqe *sqe = &r->sqes[idx];
-    memset(sqe, 0, sizeof *sqe);
-    sqe->opcode = IORING_OP_SEND;
-    sqe->fd = fd;
-    sqe->addr = (uint64_t)(uintptr_t)buf;
-    sqe->len = len;
-    sqe->msg_flags = MSG_DONTWAIT | MSG_NOSIGNAL;
-    sqe->user_data = user_data;
-    r->sq_array[idx] = idx;
-    r->local_tail++;
+    shim_uring_prep_socket_op(r, IORING_OP_SEND, fd, buf, len, MSG_NOSIGNAL, user_data);
 }
 /// Turns the k-th queued (unsubmitted) entry into a no-op: its socket is being closed.
 static inline void shim_uring_cancel_queued(struct shim_uring *r, unsigned k) {
