@@ -224,6 +224,23 @@ final class ReloadTests: XCTestCase {
         XCTAssertTrue(p.isRunning)
     }
 
+    /// Settings fixed at start (`workers`, `io-uring`) are left as they are by a reload, and the
+    /// reply says when they take effect; traffic goes on.
+    func testReloadNotesSettingsThatWaitForARestart() throws {
+        let a = try upstream("a")
+        let text = config([("blue", [a.address])], split: "blue=100")
+        let p = try start(text)
+        XCTAssertTrue(p.stderr.contains("socket I/O batched with io_uring") || p.stderr.contains("io_uring unavailable"), p.stderr)
+        try scratch.write("proxy.conf", text + "io-uring off\n")
+        let r = try admin("reload")
+        XCTAssertTrue(r.isOK, r.encoded())
+        let notes = r["notes"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        XCTAssertEqual(notes, ["'io-uring' changed: takes effect at the next restart"], r.encoded())
+        let c = try TestClient(port: port, timeout: 5)
+        XCTAssertEqual(try c.get("/after").status, 200)
+        XCTAssertTrue(p.isRunning)
+    }
+
     /// The same through SIGHUP: a split set over the socket is replaced, and the log says so.
     func testSighupReplacesRuntimeSplitAndLogsIt() throws {
         let a1 = try upstream("a1"), g = try upstream("g")
