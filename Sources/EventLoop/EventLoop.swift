@@ -172,12 +172,8 @@ public final class EventLoop: @unchecked Sendable {
             while i < Int(n) {
                 let ev = events[i]
                 i += 1
-                let data = ev.data.u64
-                if data == UInt64.max { drainTasks(); continue }
-                let fd = Int(UInt32(truncatingIfNeeded: data))
-                let gen = UInt32(truncatingIfNeeded: data >> 32)
-                guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed else { continue }
-                h.handleEvents(ev.events)
+                if ev.data.u64 == UInt64.max { drainTasks(); continue }
+                handler(ev.data.u64)?.handleEvents(ev.events)
             }
             runTimers()
             flushSends()
@@ -198,7 +194,10 @@ public final class EventLoop: @unchecked Sendable {
     /// is full): send it yourself.
     public func queueSend(_ s: Selectable, _ buf: UnsafeRawPointer, _ count: Int) -> Bool {
         guard inRound, let batch = ioBatch, s.sendPosition < 0, !batch.isFull, count <= Int(UInt32.max) else { return false }
+        // Only sends are queued between rounds' receive batches, so an entry's position in the
+        // batch is its owner's index in sendOwners.
         s.sendPosition = batch.queueSend(fd: s.fd, buf, count, tag: sendOwners.count)
+        assert(s.sendPosition == sendOwners.count)
         sendOwners.append(s)
         return true
     }
@@ -209,7 +208,7 @@ public final class EventLoop: @unchecked Sendable {
     private func cancelSend(_ s: Selectable) {
         guard s.sendPosition >= 0, let batch = ioBatch else { return }
         batch.cancel(position: s.sendPosition)
-        for i in sendOwners.indices where sendOwners[i] === s { sendOwners[i] = nil }
+        sendOwners[s.sendPosition] = nil
         s.sendPosition = -1
     }
 
@@ -220,10 +219,10 @@ public final class EventLoop: @unchecked Sendable {
             // From here these entries cannot be cancelled (they run now), and a completion below
             // may queue a new send for its owner.
             for case let s? in spareOwners { s.sendPosition = -1 }
-            batch.run { [self] tag, result, _ in
+            batch.run { [self] tag, result, requested in
                 // A completion before this one may have closed it (e.g. a client and its upstream).
                 guard let s = spareOwners[tag], !s.isClosed else { return }
-                s.sendCompleted(result)
+                s.sendCompleted(result, requested: requested)
             }
             spareOwners.removeAll(keepingCapacity: true)
             if batch.broken { dropBatch() }
@@ -236,6 +235,15 @@ public final class EventLoop: @unchecked Sendable {
         _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress!, $0.count) }
     }
 
+    /// The live handler an event's data names (fd and generation), or nil for a stale event.
+    @inline(__always)
+    private func handler(_ data: UInt64) -> Selectable? {
+        let fd = Int(UInt32(truncatingIfNeeded: data))
+        let gen = UInt32(truncatingIfNeeded: data >> 32)
+        guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed else { return nil }
+        return h
+    }
+
     /// Runs the receives of this round's readable sockets as one batch (see `IOBatch`).
     /// Nothing else runs between `recvTarget` and `recvCompleted`, so every handler is still
     /// the one its event names.
@@ -244,13 +252,8 @@ public final class EventLoop: @unchecked Sendable {
         while i < n && !batch.isFull {
             let ev = events[i]
             i += 1
-            guard ev.events & Events.readable != 0 else { continue }
-            let data = ev.data.u64
-            if data == UInt64.max { continue }
-            let fd = Int(UInt32(truncatingIfNeeded: data))
-            let gen = UInt32(truncatingIfNeeded: data >> 32)
-            guard fd < handlers.count, let h = handlers[fd], h.generation == gen, !h.isClosed,
-                  let target = h.recvTarget() else { continue }
+            guard ev.events & Events.readable != 0, ev.data.u64 != UInt64.max,
+                  let h = handler(ev.data.u64), let target = h.recvTarget() else { continue }
             batch.queueRecv(fd: h.fd, target.baseAddress!, target.count, tag: i - 1)
         }
         batch.run { [self] event, result, requested in

@@ -32,8 +32,8 @@ open class Selectable {
     /// delivered without its readable bit, so no recv(2) is spent finding EAGAIN.
     open func recvCompleted(_ result: Int, requested: Int) -> Bool { false }
     /// The result of the send queued with `EventLoop.queueSend`, as send(2) returns it (bytes
-    /// taken, or -errno). Not called if the socket was closed first.
-    open func sendCompleted(_ result: Int) {}
+    /// taken, or -errno), and the bytes it asked for. Not called if the socket was closed first.
+    open func sendCompleted(_ result: Int, requested: Int) {}
     /// Called by `EventLoop.closeAll` before the descriptor is closed: drop references to other
     /// objects (breaking cycles) and return buffers.
     open func loopWillClose() {}

@@ -29,8 +29,6 @@ final class ClientConnection: Selectable {
     var eof = false
     /// A batched receive's end of stream or error (`recvCompleted`), for the next `readClient`.
     var pendingRecv = Int.min
-    /// Bytes of outBuf in the loop's send batch (`flushOut`), consumed when the result comes.
-    var queuedLen = 0
     var state = State.idle
     var scanFrom = 0
 
@@ -131,10 +129,10 @@ final class ClientConnection: Selectable {
     }
 
     /// The result of `flushOut`'s batched send.
-    override func sendCompleted(_ n: Int) {
+    override func sendCompleted(_ n: Int, requested: Int) {
         if n >= 0 {
             outBuf.consume(n)
-            canWrite = n == queuedLen
+            canWrite = n == requested
         } else if n == -Int(EAGAIN) {
             canWrite = false
         } else {
@@ -299,7 +297,6 @@ final class ClientConnection: Selectable {
     func flushOut() -> Int {
         guard canWrite, outBuf.readable > 0 else { return 0 }
         if worker.loop.queueSend(self, outBuf.readPointer, outBuf.readable) {
-            queuedLen = outBuf.readable
             canWrite = false
             return 0
         }

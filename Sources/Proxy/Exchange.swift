@@ -253,7 +253,6 @@ extension ClientConnection {
             let headLeft = fwdHeadLen - fwdHeadSent
             if body == 0 && worker.loop.queueSend(up, fwdHead! + fwdHeadSent, headLeft) {
                 // Sent with the loop's batch; requestHeadSent continues.
-                up.queuedLen = headLeft
                 up.canWrite = false
                 return progress
             }
@@ -304,11 +303,11 @@ extension ClientConnection {
     }
 
     /// The result of pumpRequest's batched send of the forwarded head.
-    func requestHeadSent(_ up: UpstreamConnection, _ n: Int) {
+    func requestHeadSent(_ up: UpstreamConnection, _ n: Int, requested: Int) {
         guard up === upstream else { return }
         if n >= 0 {
             fwdHeadSent += n
-            up.canWrite = n == up.queuedLen
+            up.canWrite = n == requested
             touch(up)
         } else if n == -Int(EAGAIN) {
             up.canWrite = false

@@ -15,8 +15,6 @@ final class UpstreamConnection: Selectable {
     var eof = false
     /// A batched receive's end of stream or error (`recvCompleted`), for the next `readSome`.
     var pendingRecv = Int.min
-    /// Bytes of the forwarded head in the loop's send batch (`pumpRequest`).
-    var queuedLen = 0
     /// The connection ended with an error (e.g. a reset) rather than a clean FIN.
     var failed = false
     /// Served at least one request before: a failure before any response byte may be the
@@ -75,8 +73,8 @@ final class UpstreamConnection: Selectable {
         return drained
     }
 
-    override func sendCompleted(_ n: Int) {
-        client?.requestHeadSent(self, n)
+    override func sendCompleted(_ n: Int, requested: Int) {
+        client?.requestHeadSent(self, n, requested: requested)
     }
 
     /// Completes a non-blocking connect once writable; returns 0 or the socket error.

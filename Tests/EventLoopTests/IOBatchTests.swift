@@ -187,7 +187,7 @@ final class Probe: Selectable, @unchecked Sendable {
         return result >= 0 && result < requested && result != 0
     }
     override func handleEvents(_ events: UInt32) { state.withLock { $0.events.append(events) } }
-    override func sendCompleted(_ result: Int) { state.withLock { $0.sendResults.append(result) } }
+    override func sendCompleted(_ result: Int, requested: Int) { state.withLock { $0.sendResults.append(result) } }
 }
 
 /// One loop on its own thread; `onLoop` runs a closure inside one of its rounds.
