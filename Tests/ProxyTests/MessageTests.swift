@@ -19,6 +19,10 @@ class MessageTests: XCTestCase {
             return .respond(status: 304, headers: [HTTPHeader("ETag", "\"v1\"")], body: [])
         case "/echo":
             return .echoBody
+        case let t where t.hasPrefix("/small/"):
+            // 1,500 bytes that depend on the target: small enough to go out with its head in one
+            // send (the batched path), and checkable byte for byte.
+            return .respond(status: 200, headers: [], body: MessageTests.smallBody(t))
         case "/chunked":
             return .download(bytes: 100_000, chunked: true, piece: 7_000)
         case "/ws":
@@ -49,6 +53,28 @@ class MessageTests: XCTestCase {
         XCTAssertEqual(try c.readResponse().status, 200)
         let batched = Self.extraConfig.isEmpty && EventLoop.ioUringProbe() == 0
         XCTAssertEqual(proxy.server.batchedLoopCount, batched ? 1 : 0)
+    }
+
+    static func smallBody(_ target: String) -> [UInt8] {
+        let seed = target.utf8.reduce(UInt8(0)) { $0 &+ $1 }
+        return (0..<2000).map { UInt8(truncatingIfNeeded: $0) &+ seed }
+    }
+
+    /// A client that pipelines 3,000 requests (6 MB of answers, more than loopback socket
+    /// buffers hold) and then reads slowly through a small receive
+    /// buffer: the proxy's sends fill the socket (partial sends, EAGAIN, the writable edge),
+    /// yet every response arrives whole and in order.
+    func testSlowReaderOfPipelinedSmallResponsesGetsAllInOrder() throws {
+        let c = try proxy.client(timeout: 10, receiveBuffer: 4096)
+        let targets = (0..<3000).map { "/small/\($0)" }
+        try c.send(targets.map { "GET \($0) HTTP/1.1\r\nHost: slow.test\r\n\r\n" }.joined())
+        usleep(1_000_000)   // let the proxy run into the full socket (about 4 MB in flight)
+        for (i, t) in targets.enumerated() {
+            if i % 500 == 0 { usleep(20_000) }
+            let r = try c.readResponse()
+            XCTAssertEqual(r.status, 200, t)
+            XCTAssertEqual(r.body, Self.smallBody(t), t)
+        }
     }
 
     func testPipelinedGetsComeBackInOrder() throws {
@@ -275,6 +301,7 @@ final class MessageTestsPlainSyscalls: MessageTests {
     override class var extraConfig: String { "io-uring off\n" }
     override func testSocketIOIsBatchedExactlyWhenConfigured() throws { try super.testSocketIOIsBatchedExactlyWhenConfigured() }
     override func testPipelinedGetsComeBackInOrder() throws { try super.testPipelinedGetsComeBackInOrder() }
+    override func testSlowReaderOfPipelinedSmallResponsesGetsAllInOrder() throws { try super.testSlowReaderOfPipelinedSmallResponsesGetsAllInOrder() }
     override func testThousandPipelinedRequestsBeyondOneBufferComeBackInOrder() throws { try super.testThousandPipelinedRequestsBeyondOneBufferComeBackInOrder() }
     override func testPipelinedMixOfBodiesAndHeadStaysInSync() throws { try super.testPipelinedMixOfBodiesAndHeadStaysInSync() }
     override func testPostWithContentLengthBodyArrivesIntact() throws { try super.testPostWithContentLengthBodyArrivesIntact() }
