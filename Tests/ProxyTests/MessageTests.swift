@@ -20,7 +20,7 @@ class MessageTests: XCTestCase {
         case "/echo":
             return .echoBody
         case let t where t.hasPrefix("/small/"):
-            // 1,500 bytes that depend on the target: small enough to go out with its head in one
+            // 2,000 bytes that depend on the target: small enough to go out with its head in one
             // send (the batched path), and checkable byte for byte.
             return .respond(status: 200, headers: [], body: MessageTests.smallBody(t))
         case "/chunked":
@@ -60,10 +60,10 @@ class MessageTests: XCTestCase {
         return (0..<2000).map { UInt8(truncatingIfNeeded: $0) &+ seed }
     }
 
-    /// A client that pipelines 3,000 requests (6 MB of answers, more than loopback socket
-    /// buffers hold) and then reads slowly through a small receive
-    /// buffer: the proxy's sends fill the socket (partial sends, EAGAIN, the writable edge),
-    /// yet every response arrives whole and in order.
+    /// A client that pipelines 3,000 requests (6 MB of answers, more than the loopback socket
+    /// buffers hold) and then reads slowly through a small receive buffer: the proxy's sends
+    /// fill the socket (partial sends, EAGAIN, the writable edge), yet every response arrives
+    /// whole and in order.
     func testSlowReaderOfPipelinedSmallResponsesGetsAllInOrder() throws {
         let c = try proxy.client(timeout: 10, receiveBuffer: 4096)
         let targets = (0..<3000).map { "/small/\($0)" }
