@@ -31,6 +31,8 @@ final class IOBatch {
     private(set) var broken = false
     /// Tests: the next submission fails as if the kernel refused it.
     var failNextSubmission = false
+    /// Tests: receives are queued without MSG_DONTWAIT, so one on an empty blocking socket parks.
+    var queueBlockingReceives = false
 
     /// nil when the kernel refuses io_uring (the errno is in `setupError`).
     init?(capacity: Int) {
@@ -56,6 +58,9 @@ final class IOBatch {
         results.deallocate()
     }
 
+    /// user_data of the cancel entry (positions are small).
+    static let cancelTag = UInt64.max
+
     /// The errno of the last refused setup (0 = none), for the startup log.
     nonisolated(unsafe) static var setupError: Int32 = 0
 
@@ -69,7 +74,7 @@ final class IOBatch {
         let k = queued
         lengths[k] = count
         tags[k] = tag
-        shim_uring_prep_recv(ring, fd, buf, UInt32(count), UInt64(k))
+        shim_uring_prep_socket_op(ring, shim_IORING_OP_RECV(), fd, buf, UInt32(count), 0, queueBlockingReceives ? 0 : 1, UInt64(k))
     }
 
     /// Queues a send; returns its position in this batch (for `cancel`).
@@ -103,22 +108,34 @@ final class IOBatch {
             while submitted == -Int(EINTR) { submitted = shim_uring_enter(ring, 0) }
             let taken = max(0, min(submitted, n))
             // Entries the kernel took own their buffers until they complete: reap every one.
+            // Non-blocking entries complete inside the submission; one that did not was parked
+            // by the kernel (it did not honour MSG_DONTWAIT), so cancel what is in flight, wait
+            // for every completion (a cancelled entry moved no bytes: -EAGAIN), and stop using
+            // the ring rather than let a parked entry stall the loop.
             var reaped = 0
+            var cancelling = false
+            var cancelDone = false
             var userData: UInt64 = 0
             var res: Int32 = 0
-            while reaped < taken {
+            while reaped < taken || (cancelling && !cancelDone) {
                 if shim_uring_reap(ring, &userData, &res) == 0 {
-                    _ = shim_uring_enter(ring, UInt32(taken - reaped))   // not inline: wait for it
+                    if !cancelling {
+                        cancelling = true
+                        shim_uring_prep_cancel_all(ring, IOBatch.cancelTag)
+                    }
+                    _ = shim_uring_enter(ring, 1)   // submits the cancel (once), waits for a completion
                     continue
                 }
+                if userData == IOBatch.cancelTag { cancelDone = true; continue }
                 // Completions may come in any order: user_data is the entry's position.
-                results[Int(userData)] = Int(res)
+                results[Int(userData)] = res == -ECANCELED ? -Int(EAGAIN) : Int(res)
                 reaped += 1
             }
-            if taken < n {
-                // The kernel refused part of the batch: finish it with plain syscalls, then drop
-                // the ring (its unconsumed entries must never run later).
-                runQueuedDirectly(start: start, from: taken, count: n - taken)
+            if taken < n || cancelling {
+                // The kernel refused part of the batch, or parked an entry. Finish what it did
+                // not take with plain syscalls, then drop the ring (its unconsumed entries must
+                // never run later).
+                if taken < n { runQueuedDirectly(start: start, from: taken, count: n - taken) }
                 broken = true
                 shim_uring_free(ring)
             }

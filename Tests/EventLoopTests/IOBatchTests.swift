@@ -144,6 +144,33 @@ struct IOBatchTests {
         for p in pairs { p.close() }
     }
 
+    @Test func anEntryTheKernelParksIsCancelledAndTheRingDropped() throws {
+        // A kernel that parked a receive instead of completing it (what MSG_DONTWAIT prevents)
+        // must not stall the loop: the batch cancels it, reports EAGAIN, and stops using the ring.
+        let batch = try #require(IOBatch(capacity: 8))
+        let ready = try SocketPair(), idle = try SocketPair()
+        for fd in [ready.local, idle.local] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) }
+        ready.peerWrite("data")
+        let a = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+        defer { a.deallocate(); b.deallocate() }
+        batch.queueBlockingReceives = true
+        batch.queueRecv(fd: ready.local, a.baseAddress!, a.count, tag: 10)
+        batch.queueRecv(fd: idle.local, b.baseAddress!, b.count, tag: 11)
+        var results: [Int: Int] = [:]
+        let started = MonotonicClock.now()
+        batch.run { tag, result, _ in results[tag] = result }
+        #expect(MonotonicClock.now() - started < 2_000_000_000)
+        #expect(results[10] == 4)
+        #expect(Array(a[0..<4]) == Array("data".utf8))
+        #expect(results[11] == -Int(EAGAIN))
+        #expect(batch.broken)
+        // The cancelled receive took nothing: what arrives now is there for a plain read.
+        idle.peerWrite("late")
+        #expect(SocketPair.readAvailable(idle.local) == Array("late".utf8))
+        for p in [ready, idle] { close(p.local); p.close() }
+    }
+
     @Test func withoutBatchingSendsAreNotQueued() throws {
         let h = try Harness(batch: false)
         defer { h.stop() }

@@ -96,11 +96,11 @@ void shim_uring_free(struct shim_uring *r);
 static inline unsigned shim_uring_queued(const struct shim_uring *r) {
     return r->local_tail - *r->sq_tail;
 }
-/// Queues one non-blocking socket operation (IORING_OP_RECV or IORING_OP_SEND) with MSG_DONTWAIT:
-/// the kernel completes it at once (bytes, or -EAGAIN) and never parks it, or its buffer. The
-/// caller keeps at most sq_entries queued.
+/// Queues one socket operation (IORING_OP_RECV or IORING_OP_SEND); with `nonblocking`, MSG_DONTWAIT:
+/// the kernel completes it at once (bytes, or -EAGAIN) and never parks it, or its buffer. (Tests
+/// queue a blocking one to see a parked entry handled.) The caller keeps at most sq_entries queued.
 static inline void shim_uring_prep_socket_op(struct shim_uring *r, int opcode, int fd, const void *buf,
-                                             unsigned len, int msg_flags, uint64_t user_data) {
+                                             unsigned len, int msg_flags, int nonblocking, uint64_t user_data) {
     unsigned idx = r->local_tail & *r->sq_mask;
     struct io_uring_sqe *sqe = &r->sqes[idx];
     memset(sqe, 0, sizeof *sqe);
@@ -108,16 +108,28 @@ static inline void shim_uring_prep_socket_op(struct shim_uring *r, int opcode, i
     sqe->fd = fd;
     sqe->addr = (uint64_t)(uintptr_t)buf;
     sqe->len = len;
-    sqe->msg_flags = (uint32_t)(msg_flags | MSG_DONTWAIT);
+    sqe->msg_flags = (uint32_t)(msg_flags | (nonblocking ? MSG_DONTWAIT : 0));
     sqe->user_data = user_data;
     r->sq_array[idx] = idx;
     r->local_tail++;
 }
 static inline void shim_uring_prep_recv(struct shim_uring *r, int fd, void *buf, unsigned len, uint64_t user_data) {
-    shim_uring_prep_socket_op(r, IORING_OP_RECV, fd, buf, len, 0, user_data);
+    shim_uring_prep_socket_op(r, IORING_OP_RECV, fd, buf, len, 0, 1, user_data);
 }
 static inline void shim_uring_prep_send(struct shim_uring *r, int fd, const void *buf, unsigned len, uint64_t user_data) {
-    shim_uring_prep_socket_op(r, IORING_OP_SEND, fd, buf, len, MSG_NOSIGNAL, user_data);
+    shim_uring_prep_socket_op(r, IORING_OP_SEND, fd, buf, len, MSG_NOSIGNAL, 1, user_data);
+}
+/// Queues a cancel of every operation still in flight on the ring (a parked one).
+static inline void shim_uring_prep_cancel_all(struct shim_uring *r, uint64_t user_data) {
+    unsigned idx = r->local_tail & *r->sq_mask;
+    struct io_uring_sqe *sqe = &r->sqes[idx];
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY;
+    sqe->user_data = user_data;
+    r->sq_array[idx] = idx;
+    r->local_tail++;
 }
 /// Turns the k-th queued (unsubmitted) entry into a no-op: its socket is being closed.
 static inline void shim_uring_cancel_queued(struct shim_uring *r, unsigned k) {
