@@ -113,9 +113,6 @@ static inline void shim_uring_prep_socket_op(struct shim_uring *r, int opcode, i
     r->sq_array[idx] = idx;
     r->local_tail++;
 }
-static inline void shim_uring_prep_recv(struct shim_uring *r, int fd, void *buf, unsigned len, uint64_t user_data) {
-    shim_uring_prep_socket_op(r, IORING_OP_RECV, fd, buf, len, 0, 1, user_data);
-}
 static inline void shim_uring_prep_send(struct shim_uring *r, int fd, const void *buf, unsigned len, uint64_t user_data) {
     shim_uring_prep_socket_op(r, IORING_OP_SEND, fd, buf, len, MSG_NOSIGNAL, 1, user_data);
 }
@@ -143,10 +140,6 @@ static inline int shim_IORING_OP_RECV(void) { return IORING_OP_RECV; }
 static inline int shim_IORING_OP_SEND(void) { return IORING_OP_SEND; }
 /// Drops queued entries that were not submitted.
 static inline void shim_uring_unqueue(struct shim_uring *r) { r->local_tail = *r->sq_tail; }
-/// Reads back a queued entry (for running a lone one as a plain recv instead).
-static inline struct io_uring_sqe *shim_uring_queued_sqe(struct shim_uring *r, unsigned k) {
-    return &r->sqes[(*r->sq_tail + k) & *r->sq_mask];
-}
 /// The first queued entry's ring index (read it before `shim_uring_enter` publishes them).
 static inline unsigned shim_uring_batch_start(const struct shim_uring *r) { return *r->sq_tail; }
 /// The entry at ring index `index` (from `shim_uring_batch_start` + position).
