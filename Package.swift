@@ -31,11 +31,13 @@ let package = Package(
         .executableTarget(name: "yardctl", dependencies: ["Admin"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
                           path: "Benchmarks/SwitchyardBench"),
-        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1"]),
-        .testTarget(name: "BalancingTests", dependencies: ["Balancing"]),
+        // Shared by the test targets: the seeded generator of their randomised tests.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "TestSupport"]),
+        .testTarget(name: "BalancingTests", dependencies: ["Balancing", "TestSupport"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin"], exclude: ["Fixtures"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )

@@ -2,6 +2,7 @@ import Glibc
 import Testing
 
 @testable import Balancing
+import TestSupport
 
 private func v6(_ s: String) -> IPAddress { IPAddress.parse(s)! }
 

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Balancing
+import TestSupport
 
 /// The parser will be fuzzed: it must never crash or hang, and every error
 /// must point at a real line (or 0 for whole-file problems).

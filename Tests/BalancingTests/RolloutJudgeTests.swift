@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Balancing
+import TestSupport
 
 @Suite struct RolloutJudgeTests {
     let judge = RolloutJudge(maxErrorRate: 0.01, maxP99Ratio: 1.5, minRequests: 200)

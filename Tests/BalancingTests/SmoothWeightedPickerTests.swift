@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Balancing
+import TestSupport
 
 private func picks(_ picker: inout SmoothWeightedPicker, _ n: Int) -> [Int?] {
     (0..<n).map { _ in picker.next() }

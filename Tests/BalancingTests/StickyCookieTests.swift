@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Balancing
+import TestSupport
 
 @Suite struct StickyCookieTests {
     private static let key = Array("0123456789abcdef0123456789abcdef-sticky".utf8)

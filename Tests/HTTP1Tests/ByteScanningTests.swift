@@ -1,5 +1,6 @@
 @testable import HTTP1
 import Testing
+import TestSupport
 
 /// The bit-set and 8-bytes-at-a-time helpers against obvious reference definitions.
 @Suite struct ByteScanningTests {
@@ -19,7 +20,7 @@ import Testing
 
     /// Every byte value at every position relative to an 8-byte word, with a tail.
     @Test func swarScansFindTheFirstMatch() {
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for length in 0..<40 {
             for _ in 0..<40 {
                 // Mostly harmless bytes (including obs-text), occasionally a control byte.
@@ -62,18 +63,5 @@ import Testing
                 }
             }
         }
-    }
-}
-
-/// Small deterministic PRNG so randomized tests are reproducible.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,6 @@
 import Glibc
 import XCTest
+import TestSupport
 
 /// Connections that come and go at random points while others complete requests (keep-alive
 /// GETs, POSTs echoed byte for byte, pipelined pairs): with batched

@@ -1,6 +1,7 @@
 import Glibc
 import Synchronization
 import XCTest
+import TestSupport
 
 /// Large bodies stream through the proxy byte-exact and in bounded memory.
 final class StreamingTests: XCTestCase {
@@ -341,18 +342,5 @@ extension ChunkedExactFillTests {
             XCTAssertEqual(r.body.count, body.count, "response \(i)")
             XCTAssertTrue(r.body == body, "response \(i) differs")
         }
-    }
-}
-
-/// A small deterministic generator for replayable randomised tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

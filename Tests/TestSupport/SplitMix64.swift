@@ -1,0 +1,25 @@
+import Foundation
+
+/// SplitMix64: the seeded, deterministic PRNG of the randomised tests and simulations of every
+/// test target, so every run (and every failure) is reproducible.
+public struct SplitMix64: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+
+    /// Standard normal (Box-Muller).
+    public mutating func normal() -> Double {
+        let u = max(unit(), 0x1p-60)
+        return (-2 * log(u)).squareRoot() * cos(2 * Double.pi * unit())
+    }
+}
