@@ -8,10 +8,10 @@ import TestSupport
 @Suite struct FuzzPropertyTests {
     static let interesting: [UInt8] = latin1("\r\n \t:,;=\"\\\u{0}\u{7F}\u{80}\u{FF}a0fF-")
 
-    static func mutate(_ seed: [UInt8], _ rng: inout SplitMix) -> [UInt8] {
+    static func mutate(_ seed: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
         var s = seed
         for _ in 0..<(1 + Int(rng.next() % 3)) {
-            let pick = { (rng: inout SplitMix) -> UInt8 in
+            let pick = { (rng: inout SplitMix64) -> UInt8 in
                 rng.next() % 4 == 0 ? UInt8(truncatingIfNeeded: rng.next()) : interesting[Int(rng.next() % UInt64(interesting.count))]
             }
             let at = s.isEmpty ? 0 : Int(rng.next() % UInt64(s.count))
