@@ -57,6 +57,15 @@ public struct IOBuffer {
         if base == nil { base = pool.take(); readIndex = 0; writeIndex = 0 }
     }
 
+    /// Readies the buffer for a read: storage from the pool if it has none, unread bytes moved
+    /// to the front once the end is reached. Returns the free space after `writeIndex` (0: full).
+    @inline(__always)
+    public mutating func prepareForRead(_ pool: BufferPool) -> Int {
+        ensure(pool)
+        if writeIndex == pool.bufferSize { compact() }
+        return pool.bufferSize - writeIndex
+    }
+
     /// Moves unread bytes to the front so a read can fill the rest.
     public mutating func compact() {
         guard let b = base, readIndex > 0 else { return }

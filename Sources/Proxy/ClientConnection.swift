@@ -172,9 +172,7 @@ final class ClientConnection: Selectable {
     /// traffic; bodies, tunnels and closing connections read as they always did.
     override func recvTarget() -> UnsafeMutableRawBufferPointer? {
         guard state == .idle || state == .readingHead, outBuf.readable == 0, !eof, pendingRecv == Int.min else { return nil }
-        inBuf.ensure(pool)
-        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
-        let space = pool.bufferSize - inBuf.writeIndex
+        let space = inBuf.prepareForRead(pool)
         return space == 0 ? nil : UnsafeMutableRawBufferPointer(start: inBuf.base! + inBuf.writeIndex, count: space)
     }
 
@@ -276,9 +274,7 @@ final class ClientConnection: Selectable {
     /// Reads into inBuf when there is room; bytes read, 0 when nothing (yet), -1 on EOF/error.
     func readClient() -> Int {
         guard canRead, !eof else { return eof ? -1 : 0 }
-        inBuf.ensure(pool)
-        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
-        let space = pool.bufferSize - inBuf.writeIndex
+        let space = inBuf.prepareForRead(pool)
         guard let n = nextReceive(fd, inBuf, space: space, pending: &pendingRecv) else { return 0 }
         if n > 0 {
             inBuf.writeIndex += n

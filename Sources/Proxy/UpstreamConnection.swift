@@ -61,10 +61,8 @@ final class UpstreamConnection: Selectable {
     override func recvTarget() -> UnsafeMutableRawBufferPointer? {
         guard let c = client, c.state == .forwarding, !connecting, !eof, pendingRecv == Int.min,
               inBuf.readable == 0 else { return nil }
-        let pool = worker.loop.buffers
-        inBuf.ensure(pool)
-        inBuf.compact()
-        return UnsafeMutableRawBufferPointer(start: inBuf.base! + inBuf.writeIndex, count: pool.bufferSize - inBuf.writeIndex)
+        let space = inBuf.prepareForRead(worker.loop.buffers)   // empty: the whole buffer
+        return UnsafeMutableRawBufferPointer(start: inBuf.base! + inBuf.writeIndex, count: space)
     }
 
     override func recvCompleted(_ n: Int, requested: Int) -> Bool {
@@ -88,9 +86,7 @@ final class UpstreamConnection: Selectable {
     func readSome() -> Int {
         guard canRead, !eof else { return 0 }
         let pool = worker.loop.buffers
-        inBuf.ensure(pool)
-        if inBuf.writeIndex == pool.bufferSize { inBuf.compact() }
-        let space = pool.bufferSize - inBuf.writeIndex
+        let space = inBuf.prepareForRead(pool)
         guard let n = nextReceive(fd, inBuf, space: space, pending: &pendingRecv) else { return 0 }
         if n > 0 {
             inBuf.writeIndex += n
