@@ -87,16 +87,9 @@ public struct SocketAddress: Sendable {
     }
 }
 
-public struct SocketError: Error, CustomStringConvertible {
-    public var operation: String
-    public var errno: Int32
-    public init(_ operation: String, _ errno: Int32) { self.operation = operation; self.errno = errno }
-    public var description: String { "\(operation): \(Sys.errorString(errno))" }
-}
-
 extension Sys {
     /// A non-blocking listening socket; SO_REUSEPORT lets every loop own one on the same port.
-    public static func listen(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws -> Int32 {
+    public static func listen(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws(SocketError) -> Int32 {
         let fd = socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
         guard fd >= 0 else { throw SocketError("socket", errno) }
         _ = setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
