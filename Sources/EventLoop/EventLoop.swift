@@ -59,7 +59,7 @@ public final class EventLoop: @unchecked Sendable {
     }
 
     /// Registers `s` (whose `fd` is set) for edge-triggered readiness in both directions.
-    public func register(_ s: Selectable, events mask: UInt32 = Events.readable | Events.writable | Events.readHangup | Events.edgeTriggered) throws {
+    public func register(_ s: Selectable, events mask: UInt32 = Events.readable | Events.writable | Events.readHangup | Events.edgeTriggered) throws(SocketError) {
         let fd = Int(s.fd)
         if fd >= handlers.count {
             handlers.append(contentsOf: repeatElement(nil, count: max(fd + 1 - handlers.count, handlers.count)))

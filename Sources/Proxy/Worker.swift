@@ -260,21 +260,25 @@ final class Worker: @unchecked Sendable {
     // MARK: upstream connections
 
     /// A pooled keep-alive connection to `server`, or a new connection being established.
-    func acquireUpstream(_ server: UpstreamServer) -> UpstreamConnection? {
+    func acquireUpstream(_ server: UpstreamServer) -> Result<UpstreamConnection, SocketError> {
         while let c = server.popIdle() {
             if c.isClosed { continue }
             loop.setDeadline(c, 0)
-            return c
+            return .success(c)
         }
-        let (fd, inProgress) = Sys.connect(server.address)
-        if fd < 0 { return nil }
-        let c = UpstreamConnection(worker: self, server: server, fd: fd, connecting: inProgress)
+        let c: UpstreamConnection
+        do {
+            let (socket, inProgress) = try Socket.connecting(to: server.address)
+            c = UpstreamConnection(worker: self, server: server, socket: socket, connecting: inProgress)
+        } catch {
+            return .failure(error)
+        }
         do { try loop.register(c) } catch {
             c.close()
-            return nil
+            return .failure(error)
         }
         loop.setTimeout(c, ms: timeouts.connect)
-        return c
+        return .success(c)
     }
 
     /// Returns a connection whose exchange completed cleanly to its server's idle pool.
@@ -283,7 +287,7 @@ final class Worker: @unchecked Sendable {
         c.reused = true
         c.scanFrom = 0
         c.canRead = false
-        c.inBuf.release(loop.buffers)
+        c.input.release(loop.buffers)
         guard c.server.active, !c.server.draining, !c.eof else { c.close(); return }
         c.server.pushIdle(c)
         loop.setTimeout(c, ms: timeouts.upstreamIdle)
@@ -414,7 +418,7 @@ extension Worker {
     /// close its connections, counting each cut request.
     func cutDrained(_ key: String) {
         guard let s = servers[key], s.draining else { return }
-        for c in clients where c.server === s && c.upstream != nil {
+        for c in clients where c.exchange.server === s && c.exchange.upstream != nil {
             s.counters.total.drainCut &+= 1
             c.cutForDrain()
         }
