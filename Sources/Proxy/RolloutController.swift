@@ -1,4 +1,3 @@
-import AdminProtocol
 import Balancing
 import EventLoop
 import Glibc

@@ -19,6 +19,9 @@ final class AdminConnection: StreamSocket {
     private var outputSent = 0
     /// The peer shut down its sending side; finish what it sent, then close.
     private var inputEnded = false
+    /// A readiness event said the peer hung up: after the bytes still queued, a receive finds
+    /// the end (so a short read does not mean "nothing more to learn").
+    private var hungUp = false
     /// The peer closed entirely: what it sent still runs (so the outcome does not depend on
     /// timing), but replies are discarded.
     private var peerGone = false
@@ -45,6 +48,7 @@ final class AdminConnection: StreamSocket {
 
     override func handleEvents(_ events: UInt32) {
         if events & (Events.hangup | Events.error) != 0 { peerGone = true }
+        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { hungUp = true }
         noteReadiness(events)
         if events & Events.writable != 0 { flush() }
         pump()
@@ -148,6 +152,7 @@ final class AdminConnection: StreamSocket {
             received.append(contentsOf: input.readBytes)
             input.consume(input.readable)
             input.releaseIfEmpty(loop.buffers)
+            if hungUp { canRead = true }   // the end is next
             loop.setTimeout(self, ms: limits.idleTimeoutMs)
         case .end, .failed(ECONNRESET):
             inputEnded = true
@@ -228,14 +233,19 @@ final class AdminConnection: StreamSocket {
         }
     }
 
-    /// Reads and discards what the client still sent before closing, so the close is a clean
-    /// end-of-stream for it rather than a reset that could hide the last reply.
+    /// At most this much of what the client still sent is read and discarded before closing.
+    private static let discardLimit = 256 * 1024
+
+    /// Reads and discards what the client still sent before closing (up to `discardLimit`), so
+    /// the close is a clean end-of-stream for it rather than a reset that could hide the last
+    /// reply.
     private func finishClosing() {
         if server != nil && !inputEnded && !peerGone {
             canRead = true   // whatever arrived since the last edge, too
-            for _ in 0..<16 {
-                guard case .bytes = receive() else { break }
-                input.consume(input.readable)
+            var discarded = 0
+            while discarded < Self.discardLimit, case .bytes(let n) = receive() {
+                discarded += n
+                input.consume(n)
             }
         }
         shutdown()
