@@ -21,12 +21,22 @@ let package = Package(
         .target(name: "Balancing"),
         // The only module that makes raw I/O syscalls: epoll reactor, timers, sockets, buffers.
         .target(name: "EventLoop", dependencies: ["CSystemShims"], swiftSettings: hotPath),
-        // Client/upstream connection state machines, upstream keep-alive pools, workers.
-        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop", "Admin"], swiftSettings: hotPath),
+        // Client/upstream connection state machines, upstream keep-alive pools, workers. It runs
+        // admin commands (AdminProtocol) and serves the admin socket (AdminSocket), and never
+        // sees yardctl's client or tables.
+        .target(name: "Proxy", dependencies: ["HTTP1", "Balancing", "EventLoop", "AdminProtocol", "AdminSocket"],
+                swiftSettings: hotPath),
         // A tiny fast origin server (demo storefronts, benchmark upstream).
         .target(name: "Origin", dependencies: ["EventLoop"], swiftSettings: hotPath),
-        // Admin socket: pure command codec and JSON replies, plus the Unix-socket server.
-        .target(name: "Admin", dependencies: ["EventLoop", "CSystemShims"]),
+        // Pure: the admin protocol (commands and their parser, replies, errors, JSON, the handler
+        // contract). No I/O, no dependencies.
+        .target(name: "AdminProtocol", path: "Sources/Admin/Protocol"),
+        // The admin socket's server side: the Unix listening socket and its connections, which
+        // hand each command to an AdminHandler. Its I/O goes through EventLoop.
+        .target(name: "AdminSocket", dependencies: ["AdminProtocol", "EventLoop"], path: "Sources/Admin/Socket"),
+        // yardctl's side: the blocking client and the table renderers; re-exports the two above,
+        // so `import Admin` is the whole admin socket (yardctl, tests).
+        .target(name: "Admin", dependencies: ["AdminProtocol", "AdminSocket", "EventLoop"], exclude: ["Protocol", "Socket"]),
         .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop", "Admin"]),
         .executableTarget(name: "yardctl", dependencies: ["Admin"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
@@ -38,6 +48,7 @@ let package = Package(
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Admin", "Balancing", "EventLoop", "Origin", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

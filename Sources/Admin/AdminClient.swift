@@ -1,3 +1,5 @@
+import AdminProtocol
+import AdminSocket
 import EventLoop
 import Glibc
 
@@ -16,32 +18,36 @@ public struct AdminClientError: Error, CustomStringConvertible {
 public final class AdminClient {
     public let path: String
     public let timeout: Double
-    private var fd: Int32 = -1
+    /// Blocking, close-on-exec; nil once closed.
+    private var socket: Socket?
     private var buffered: [UInt8] = []
 
     public init(path: String, timeout: Double = 5) throws {
         self.path = path
         self.timeout = timeout
-        let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard s >= 0 else { throw AdminClientError(.connect, Sys.errorString(errno)) }
-        let e: Int32
-        do {
-            e = try UnixSocket.connect(s, path)
+        let s: Socket
+        do throws(SocketError) {
+            s = try Socket.unixStream(blocking: true)
         } catch {
-            Sys.close(s)
+            throw AdminClientError(.connect, SocketError.text(error.errno))
+        }
+        do {
+            try s.connect(to: UnixSocket.address(path))
+        } catch let e as SocketError {
+            s.close()
+            throw AdminClientError(.connect, SocketError.text(e.errno))
+        } catch {
+            s.close()
             throw AdminClientError(.connect, "\(error)")
         }
-        guard e == 0 else {
-            Sys.close(s)
-            throw AdminClientError(.connect, Sys.errorString(e))
-        }
-        fd = s
+        socket = s
     }
 
-    deinit { close() }
+    deinit { self.close() }
 
     public func close() {
-        if fd >= 0 { Sys.close(fd); fd = -1 }
+        socket?.close()
+        socket = nil
     }
 
     /// Sends `line` plus "\n".
@@ -54,16 +60,19 @@ public final class AdminClient {
         var sent = 0
         let deadline = MonotonicClock.now() + UInt64(timeout * 1e9)
         while sent < bytes.count {
-            try wait(for: Int16(POLLOUT), until: deadline)
-            let n = bytes.withUnsafeBytes { Sys.write(fd, $0.baseAddress! + sent, bytes.count - sent) }
-            if n < 0 { throw AdminClientError(.io, "send: \(Sys.errorString(Int32(-n)))") }
-            sent += n
+            let s = try wait(for: .writable, until: deadline)
+            switch bytes.withUnsafeBytes({ s.send($0.baseAddress! + sent, count: bytes.count - sent) }) {
+            case .bytes(let n): sent += n
+            case .wouldBlock: continue
+            case .failed(let e): throw AdminClientError(.io, "send: \(SocketError.text(e))")
+            case .end: throw AdminClientError(.closed, "connection closed before a reply arrived")
+            }
         }
     }
 
     /// Half-closes: the server still answers what was sent, then closes.
     public func finishSending() {
-        if fd >= 0 { Sys.shutdownWrite(fd) }
+        socket?.shutdownWrite()
     }
 
     /// The next reply line, without "\n".
@@ -77,17 +86,19 @@ public final class AdminClient {
                 return line
             }
             guard buffered.count <= maxBytes else { throw AdminClientError(.badReply, "reply longer than \(maxBytes) bytes") }
-            try wait(for: Int16(POLLIN), until: deadline)
-            let n = chunk.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, $0.count) }
-            if n == 0 { throw AdminClientError(.closed, "connection closed before a reply arrived") }
-            if n < 0 { throw AdminClientError(.io, "receive: \(Sys.errorString(Int32(-n)))") }
-            buffered.append(contentsOf: chunk[0..<n])
+            let s = try wait(for: .readable, until: deadline)
+            switch chunk.withUnsafeMutableBytes({ s.receive(into: $0.baseAddress!, count: $0.count) }) {
+            case .bytes(let n): buffered.append(contentsOf: chunk[0..<n])
+            case .wouldBlock: continue
+            case .end: throw AdminClientError(.closed, "connection closed before a reply arrived")
+            case .failed(let e): throw AdminClientError(.io, "receive: \(SocketError.text(e))")
+            }
         }
     }
 
     /// Sends one command line and parses its reply.
     public func request(_ line: String) throws -> JSONValue {
-        try send(line)
+        try self.send(line)
         let reply = try readLine()
         do {
             return try JSONValue.parse(reply)
@@ -96,15 +107,18 @@ public final class AdminClient {
         }
     }
 
-    private func wait(for events: Int16, until deadline: UInt64) throws {
+    /// Waits until the socket is ready for `readiness` or `deadline` passes; the socket.
+    private func wait(for readiness: Readiness, until deadline: UInt64) throws -> Socket {
+        guard let socket else { throw AdminClientError(.io, "the connection is closed") }
         while true {
             let now = MonotonicClock.now()
             guard now < deadline else { throw AdminClientError(.timeout, "no reply within \(formatSeconds(timeout)) s") }
-            var p = pollfd(fd: fd, events: events, revents: 0)
             let ms = Int32(min((deadline - now + 999_999) / 1_000_000, 60_000))
-            let r = poll(&p, 1, ms)
-            if r > 0 { return }
-            if r < 0 && errno != EINTR { throw AdminClientError(.io, "poll: \(Sys.errorString(errno))") }
+            do throws(SocketError) {
+                if try socket.wait(for: readiness, timeoutMS: ms) { return socket }
+            } catch {
+                throw AdminClientError(.io, "poll: \(SocketError.text(error.errno))")
+            }
         }
     }
 

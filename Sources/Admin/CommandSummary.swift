@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// One-line summaries of ok replies to commands other than status and stats, for `yardctl`.
 public enum CommandSummary {
     public static func render(_ command: AdminCommand, reply: JSONValue) -> String {

@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// What `yardctl rollout start|watch` prints while it follows a rollout: a line for each change
 /// between two consecutive `rollout status` replies, and the one-line progress for a terminal.
 /// Pure: it compares the `rollout` objects of two replies; the caller polls and adds the time.

@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// `yardctl rollout ...` output: the rollout object of a reply as a few readable lines.
 /// Like the other tables, fields that are absent are left out and unknown ones ignored.
 ///

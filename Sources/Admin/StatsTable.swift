@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// Renders a `stats` reply for people: one table per pool, a total row when a pool has several
 /// rows. Error % counts 5xx responses plus the proxy's own 502/503/504 against requests.
 /// A pool's own `proxy_errors` are requests that failed before any server was chosen (no server

@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// Renders a `status` reply for people. Only fields that are present are shown and unknown
 /// fields are ignored, so an older yardctl still works against a newer proxy.
 public enum StatusTable {

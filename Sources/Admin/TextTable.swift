@@ -1,3 +1,5 @@
+import AdminProtocol
+
 /// A plain-text table with padded columns; numeric columns are right-aligned so digits line up.
 struct TextTable {
     var headers: [String]

@@ -1,4 +1,4 @@
-import Admin
+import AdminProtocol
 import Balancing
 
 extension AdminBridge {

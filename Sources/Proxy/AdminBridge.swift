@@ -1,4 +1,4 @@
-import Admin
+import AdminProtocol
 import Balancing
 import EventLoop
 
@@ -63,12 +63,12 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             case .help:
                 reply(AdminReply.help())
             case .status:
-                control.proxy.gather(on: control.control, counters: false) { [self] reports in
-                    reply(statusReply(reports))
+                control.proxy.report(on: control.control, counters: false) { [self] report in
+                    reply(statusReply(report))
                 }
             case .stats:
-                control.proxy.gather(on: control.control, counters: true) { [self] reports in
-                    reply(statsReply(reports))
+                control.proxy.report(on: control.control, counters: true) { [self] report in
+                    reply(statsReply(report))
                 }
             case .split(let entries):
                 let split = try control.setSplit(entries.map { (pool: $0.pool, weight: $0.weight) })
@@ -129,71 +129,66 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
     // MARK: replies
 
     private func serverReply(pool: String, address: String, reply: Reply) {
-        control.proxy.gather(on: control.control, counters: false) { [self] reports in
+        control.proxy.report(on: control.control, counters: false) { [self] report in
             let spec = SocketAddressSpec.parse(address)
-            let key = spec.map { ProxyControl.key(pool, $0) } ?? ""
-            let servers = serverObjects(pool: pool, reports: reports)
+            let key = spec.map { ServerSnapshot.key(pool: pool, address: $0) } ?? ""
+            let servers = serverObjects(pool: pool, report: report)
             let match = servers.first { $0.0 == key }?.1 ?? .null
             reply(AdminReply.ok([("pool", .string(pool)), ("server", match), ("generation", .int(Int64(control.generation)))]))
         }
     }
 
     /// Server objects for one pool: configured servers first, then removed ones still finishing.
-    private func serverObjects(pool: String, reports: [WorkerReport]) -> [(String, JSONValue)] {
-        var inFlight: [String: Int] = [:]
-        var conns: [String: Int] = [:]
-        var retiring: [String: String] = [:]
-        for r in reports {
-            for s in r.servers where s.pool == pool {
-                inFlight[s.key, default: 0] += s.inFlight
-                conns[s.key, default: 0] += s.connections
-                if s.retiring { retiring[s.key] = s.address }
-            }
-        }
+    private func serverObjects(pool: String, report: MergedReport) -> [(String, JSONValue)] {
         guard let p = control.config.pools.first(where: { $0.name == pool }) else { return [] }
         var out: [(String, JSONValue)] = []
         for s in p.servers {
-            let key = ProxyControl.key(pool, s.address)
-            let busy = inFlight[key] ?? 0
-            let state = control.draining.contains(key) ? (busy == 0 ? "drained" : "draining") : "ready"
-            var fields: [(String, JSONValue)] = [
-                ("address", .string(s.address.description)),
-                ("weight", .int(Int64(s.weight))),
-            ]
-            if let fw = control.fileWeight(pool: pool, address: s.address) {
-                fields.append(("config_weight", .int(Int64(fw))))
-            } else {
-                fields.append(("added", .bool(true)))
-            }
-            fields += [("state", .string(state)), ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(conns[key] ?? 0)))]
-            if let h = control.health.health(key) {
-                let now = HealthMonitor.nowMS
-                fields.append(("health", .string(h.stateName)))
-                if let c = h.lastCheck {
-                    fields.append(("last_check", .object([
-                        ("passed", .bool(c.passed)), ("detail", .string(c.detail)),
-                        ("age_s", .double(Double(now - c.atMS) / 1000)),
-                    ])))
-                }
-                fields.append(("ejections", .int(Int64(h.ejections))))
-                if let until = h.ejectedUntilMS {
-                    fields.append(("ejected_for_s", .double(Double(max(0, until - now)) / 1000)))
-                }
-            }
-            out.append((key, .object(fields)))
+            let key = ServerSnapshot.key(pool: pool, address: s.address)
+            out.append((key, .object(configuredServer(s, key: key, pool: pool, report[key]))))
         }
-        for (key, address) in retiring.sorted(by: { $0.key < $1.key }) where !p.servers.contains(where: { ProxyControl.key(pool, $0.address) == key }) {
-            let busy = inFlight[key] ?? 0
-            out.append((key, .object([
-                ("address", .string(address)), ("weight", .int(0)), ("removed", .bool(true)),
-                ("state", .string(busy == 0 ? "drained" : "draining")),
-                ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(conns[key] ?? 0))),
+        let configured = Set(out.map(\.0))
+        for s in report.servers(in: pool).filter({ $0.retiring && !configured.contains($0.key) }).sorted(by: { $0.key < $1.key }) {
+            out.append((s.key, .object([
+                ("address", .string(s.address)), ("weight", .int(0)), ("removed", .bool(true)),
+                ("state", .string(s.inFlight == 0 ? "drained" : "draining")),
+                ("in_flight", .int(Int64(s.inFlight))), ("connections", .int(Int64(s.connections))),
             ])))
         }
         return out
     }
 
-    func statusReply(_ reports: [WorkerReport]) -> JSONValue {
+    /// A configured server's fields: weight, state, load and what health checking says.
+    private func configuredServer(_ s: ServerConfig, key: String, pool: String, _ merged: MergedReport.Server?) -> [(String, JSONValue)] {
+        let busy = merged?.inFlight ?? 0
+        let state = control.draining.contains(key) ? (busy == 0 ? "drained" : "draining") : "ready"
+        var fields: [(String, JSONValue)] = [
+            ("address", .string(s.address.description)),
+            ("weight", .int(Int64(s.weight))),
+        ]
+        if let fw = control.fileWeight(pool: pool, address: s.address) {
+            fields.append(("config_weight", .int(Int64(fw))))
+        } else {
+            fields.append(("added", .bool(true)))
+        }
+        fields += [("state", .string(state)), ("in_flight", .int(Int64(busy))), ("connections", .int(Int64(merged?.connections ?? 0)))]
+        if let h = control.health.health(key) {
+            let now = HealthMonitor.nowMS
+            fields.append(("health", .string(h.stateName)))
+            if let c = h.lastCheck {
+                fields.append(("last_check", .object([
+                    ("passed", .bool(c.passed)), ("detail", .string(c.detail)),
+                    ("age_s", .double(Double(now - c.atMS) / 1000)),
+                ])))
+            }
+            fields.append(("ejections", .int(Int64(h.ejections))))
+            if let until = h.ejectedUntilMS {
+                fields.append(("ejected_for_s", .double(Double(max(0, until - now)) / 1000)))
+            }
+        }
+        return fields
+    }
+
+    func statusReply(_ report: MergedReport) -> JSONValue {
         let cfg = control.config
         let split = JSONValue.object(zip(cfg.pools, cfg.split).map { ($0.name, .int(Int64($1))) })
         let fileSplit = JSONValue.object(zip(control.fileConfig.pools, control.fileConfig.split).map { ($0.name, .int(Int64($1))) })
@@ -201,7 +196,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             (pool.name, .object([
                 ("split", .int(Int64(w))),
                 ("failed_over", .bool(control.proxy.store.snapshot.failedOver.contains { control.config.pools[$0].name == pool.name })),
-                ("servers", .array(serverObjects(pool: pool.name, reports: reports).map(\.1))),
+                ("servers", .array(serverObjects(pool: pool.name, report: report).map(\.1))),
             ]))
         })
         return AdminReply.ok([
@@ -210,7 +205,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             ("uptime_s", .double(control.uptimeSeconds)),
             ("workers", .int(Int64(control.proxy.workerCount))),
             ("generation", .int(Int64(control.generation))),
-            ("clients", .int(Int64(reports.reduce(0) { $0 + $1.clients }))),
+            ("clients", .int(Int64(report.clients))),
             ("split", split),
             ("config_split", fileSplit),
             ("overrides", .array(control.overrides.map { .string($0) })),
@@ -240,28 +235,15 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
         return .object([("p50", q(0.50)), ("p90", q(0.90)), ("p99", q(0.99))])
     }
 
-    func statsReply(_ reports: [WorkerReport]) -> JSONValue {
+    func statsReply(_ report: MergedReport) -> JSONValue {
         let window = Double(WindowedCounters.slots)
         var pools: [(String, JSONValue)] = []
         for pool in control.config.pools {
-            var byKey: [String: (address: String, inFlight: Int, total: TrafficCounters, window: TrafficCounters)] = [:]
-            var order: [String] = pool.servers.map { ProxyControl.key(pool.name, $0.address) }
-            for r in reports {
-                for s in r.servers where s.pool == pool.name {
-                    if byKey[s.key] == nil {
-                        byKey[s.key] = (s.address, 0, TrafficCounters(), TrafficCounters())
-                        if !order.contains(s.key) { order.append(s.key) }
-                    }
-                    byKey[s.key]!.inFlight += s.inFlight
-                    byKey[s.key]!.total.add(s.total)
-                    byKey[s.key]!.window.add(s.window)
-                }
-            }
-            var poolTotal = TrafficCounters()
-            var poolWindow = TrafficCounters()
-            for r in reports { for p in r.pools where p.pool == pool.name { poolTotal.add(p.total); poolWindow.add(p.window) } }
-            let servers: [JSONValue] = order.compactMap { key in
-                guard let s = byKey[key] else { return nil }
+            // Configured servers first, then the others the workers still report (removed ones).
+            let configured = pool.servers.map { ServerSnapshot.key(pool: pool.name, address: $0.address) }
+            let others = report.servers(in: pool.name).map(\.key).filter { !configured.contains($0) }
+            let servers: [JSONValue] = (configured + others).compactMap { key in
+                guard let s = report[key] else { return nil }
                 var f: [(String, JSONValue)] = [("address", .string(s.address))]
                 f += Self.counters(s.total, windowSeconds: nil)
                 f.append(("rate", .double(Double(s.window.requests) / window)))
@@ -271,7 +253,7 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
             }
             pools.append((pool.name, .object([
                 ("split", .int(Int64(control.config.split[control.config.poolIndex(named: pool.name) ?? 0]))),
-                ("proxy_errors", .object([("503", .int(Int64(poolTotal.proxy503)))])),
+                ("proxy_errors", .object([("503", .int(Int64(report.pools[pool.name]?.total.proxy503 ?? 0)))])),
                 ("servers", .array(servers)),
             ])))
         }

@@ -1,4 +1,4 @@
-import Admin
+import AdminProtocol
 import Glibc
 
 /// Append-only record of configuration changes made over the admin socket: one JSON line per

@@ -16,6 +16,9 @@ public struct ServerSnapshot: Sendable {
     public let maxConn: Int?
     /// The weight pickers use, scaled by `SlowStart.scale`: 0 while draining or unusable.
     public var effectiveWeight: Int { draining || !health.usable ? 0 : health.scaledWeight ?? weight * SlowStart.scale }
+
+    /// The key that names a server across snapshots, workers and reports: "pool/address".
+    public static func key(pool: String, address: SocketAddressSpec) -> String { "\(pool)/\(address)" }
 }
 
 /// Health's verdict on one server, published with the snapshot.
@@ -73,7 +76,7 @@ public final class ProxySnapshot: Sendable {
                 guard let addr = SocketAddress(ip: s.address.host, port: s.address.port) else {
                     throw SocketError("bad server address \(s.address)", 22)
                 }
-                let key = "\(p.name)/\(s.address)"
+                let key = ServerSnapshot.key(pool: p.name, address: s.address)
                 servers.append(ServerSnapshot(key: key, spec: s.address, address: addr, weight: s.weight,
                                               draining: draining.contains(key), health: health[key] ?? ServerView(),
                                               maxConn: s.maxConn))

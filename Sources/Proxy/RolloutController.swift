@@ -1,4 +1,3 @@
-import Admin
 import Balancing
 import EventLoop
 import Glibc

@@ -1,3 +1,4 @@
+import AdminProtocol
 import EventLoop
 import Glibc
 
@@ -5,19 +6,22 @@ import Glibc
 /// previous command's reply is queued, so a controller can pipeline and still read replies in
 /// the order it sent commands. Nothing here blocks: reads and writes are non-blocking, output
 /// waits in a per-connection buffer.
-final class AdminConnection: Selectable {
+final class AdminConnection: StreamSocket {
     private weak var server: AdminServer?
-    private unowned let loop: EventLoop
     private let limits: AdminServer.Limits
     let peer: AdminPeer
 
-    private var input: [UInt8] = []
+    /// Bytes received and not yet taken as lines. `input` (the loop's pooled buffer) is emptied
+    /// into it at once: a line may be longer than a pooled buffer, and the connection holds no
+    /// pooled buffer while it waits for its client.
+    private var received: [UInt8] = []
     private var output: [UInt8] = []
     private var outputSent = 0
-    /// Edge-triggered: true from a readiness event until a read reports EAGAIN.
-    private var mayRead = true
     /// The peer shut down its sending side; finish what it sent, then close.
     private var inputEnded = false
+    /// A readiness event said the peer hung up: after the bytes still queued, a receive finds
+    /// the end (so a short read does not mean "nothing more to learn").
+    private var hungUp = false
     /// The peer closed entirely: what it sent still runs (so the outcome does not depend on
     /// timing), but replies are discarded.
     private var peerGone = false
@@ -29,23 +33,23 @@ final class AdminConnection: Selectable {
     /// Guards against re-entry when the handler replies synchronously.
     private var pumping = false
 
-    init(server: AdminServer, fd: Int32, peer: AdminPeer) {
+    init(server: AdminServer, socket: Socket, peer: AdminPeer) {
         self.server = server
-        self.loop = server.loop
         self.limits = server.limits
         self.peer = peer
-        super.init()
-        self.fd = fd
+        super.init(loop: server.loop, socket: socket)
     }
 
     func start() {
+        canRead = true   // a client may have sent its first line before the loop knew this socket
         loop.setTimeout(self, ms: limits.idleTimeoutMs)
         pump()
     }
 
     override func handleEvents(_ events: UInt32) {
         if events & (Events.hangup | Events.error) != 0 { peerGone = true }
-        if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { mayRead = true }
+        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { hungUp = true }
+        noteReadiness(events)
         if events & Events.writable != 0 { flush() }
         pump()
     }
@@ -60,18 +64,19 @@ final class AdminConnection: Selectable {
     }
 
     override func loopWillClose() {
+        input.release(loop.buffers)
         release()
     }
 
     /// Closes the connection; a reply still to come is ignored.
     func shutdown() {
         guard !isClosed else { return }
-        loop.close(self)
+        closeSocket()
         release()
     }
 
     private func release() {
-        input = []
+        received = []
         output = []
         outputSent = 0
         awaiting = 0
@@ -98,7 +103,7 @@ final class AdminConnection: Selectable {
                 process(bytes)
                 continue
             case .tooLong:
-                input = []
+                received = []
                 closing = true
                 queue(AdminReply.error(AdminError(code: AdminError.Code.lineTooLong,
                     message: "line longer than \(limits.maxLineBytes) bytes; closing the connection")))
@@ -106,15 +111,15 @@ final class AdminConnection: Selectable {
             case .none:
                 break
             }
-            if mayRead && !inputEnded {
+            if canRead && !inputEnded {
                 readSome()
                 continue
             }
             if inputEnded {
                 // A last line without "\n" still counts (`printf status | socat ...`).
-                if !input.isEmpty {
-                    let rest = input
-                    input = []
+                if !received.isEmpty {
+                    let rest = received
+                    received = []
                     process(rest)
                     continue
                 }
@@ -127,31 +132,33 @@ final class AdminConnection: Selectable {
 
     private func nextLine() -> NextLine {
         let max = limits.maxLineBytes
-        let scan = min(input.count, max + 2)   // room for "\r\n" after a maximal line
-        if let nl = input[0..<scan].firstIndex(of: 0x0A) {
+        let scan = min(received.count, max + 2)   // room for "\r\n" after a maximal line
+        if let nl = received[0..<scan].firstIndex(of: 0x0A) {
             var end = nl
-            if end > 0 && input[end - 1] == 0x0D { end -= 1 }
+            if end > 0 && received[end - 1] == 0x0D { end -= 1 }
             if end > max { return .tooLong }
-            let line = Array(input[0..<end])
-            input.removeSubrange(0...nl)
+            let line = Array(received[0..<end])
+            received.removeSubrange(0...nl)
             return .line(line)
         }
-        if input.count > max + 1 || (input.count == max + 1 && input.last != 0x0D) { return .tooLong }
+        if received.count > max + 1 || (received.count == max + 1 && received.last != 0x0D) { return .tooLong }
         return .none
     }
 
     private func readSome() {
-        guard let server else { shutdown(); return }
-        let n = server.readBuffer.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, $0.count) }
-        if n > 0 {
-            server.readBuffer.withUnsafeBytes { input.append(contentsOf: $0[0..<n]) }
+        guard server != nil else { shutdown(); return }
+        switch receive() {
+        case .bytes:
+            received.append(contentsOf: input.readBytes)
+            input.consume(input.readable)
+            input.releaseIfEmpty(loop.buffers)
+            if hungUp { canRead = true }   // the end is next
             loop.setTimeout(self, ms: limits.idleTimeoutMs)
-        } else if n == 0 || n == -Int(ECONNRESET) {
+        case .end, .failed(ECONNRESET):
             inputEnded = true
-            mayRead = false
-        } else if n == -Int(EAGAIN) {
-            mayRead = false
-        } else {
+        case .wouldBlock:
+            break   // the socket is empty: the next readiness edge resumes
+        case .failed:
             shutdown()
         }
     }
@@ -202,14 +209,14 @@ final class AdminConnection: Selectable {
             output.removeAll()
             outputSent = 0
         }
-        while !isClosed && outputSent < output.count {
-            let n = output.withUnsafeBytes { Sys.write(fd, $0.baseAddress! + outputSent, output.count - outputSent) }
-            if n > 0 {
+        sending: while !isClosed && outputSent < output.count {
+            switch output.withUnsafeBytes({ self.send($0.baseAddress! + outputSent, count: output.count - outputSent) }) {
+            case .bytes(let n):
                 outputSent += n
                 loop.setTimeout(self, ms: limits.idleTimeoutMs)
-            } else if n == -Int(EAGAIN) {
-                break   // EPOLLOUT resumes
-            } else {
+            case .wouldBlock:
+                break sending   // EPOLLOUT resumes
+            case .end, .failed:
                 // EPIPE/ECONNRESET: the client left. Finish what it sent, without replies.
                 peerGone = true
                 output.removeAll()
@@ -226,13 +233,19 @@ final class AdminConnection: Selectable {
         }
     }
 
-    /// Reads and discards what the client still sent before closing, so the close is a clean
-    /// end-of-stream for it rather than a reset that could hide the last reply.
+    /// At most this much of what the client still sent is read and discarded before closing.
+    private static let discardLimit = 256 * 1024
+
+    /// Reads and discards what the client still sent before closing (up to `discardLimit`), so
+    /// the close is a clean end-of-stream for it rather than a reset that could hide the last
+    /// reply.
     private func finishClosing() {
-        if let server, !inputEnded && !peerGone {
-            for _ in 0..<16 {
-                let n = server.readBuffer.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, $0.count) }
-                if n <= 0 { break }
+        if server != nil && !inputEnded && !peerGone {
+            canRead = true   // whatever arrived since the last edge, too
+            var discarded = 0
+            while discarded < Self.discardLimit, case .bytes(let n) = receive() {
+                discarded += n
+                input.consume(n)
             }
         }
         shutdown()

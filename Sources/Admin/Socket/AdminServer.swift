@@ -1,13 +1,6 @@
+import AdminProtocol
 import EventLoop
 import Glibc
-
-/// What the proxy plugs into the admin socket.
-public protocol AdminHandler: AnyObject {
-    /// Called on the admin loop's thread. Must call `reply` exactly once, possibly later but on the
-    /// same loop thread. The connection reads no further command until then; a call after the
-    /// client went away (or a second call) is ignored.
-    func handle(_ command: AdminCommand, peer: AdminPeer, reply: @escaping (JSONValue) -> Void)
-}
 
 /// The admin socket: a Unix stream socket on one event loop, one command per line, one JSON
 /// reply line per command.
@@ -32,9 +25,7 @@ public final class AdminServer: @unchecked Sendable {
     private(set) var handler: AdminHandler?
     private var listener: AdminListener?
     private var connections: [ObjectIdentifier: AdminConnection] = [:]
-    private var identity: (dev: UInt64, ino: UInt64)?
-    /// Shared by all connections: they only read on the loop thread, one at a time.
-    var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
+    private var identity: FileIdentity?
 
     /// Binds and listens on `path` with mode 0600, or 0660 owned by `group`, and registers with
     /// `loop`. A stale socket left by a crashed run is replaced; a live one is an error.
@@ -47,42 +38,47 @@ public final class AdminServer: @unchecked Sendable {
     }
 
     private func start(group: String?) throws {
-        let (addr, len) = try UnixSocket.address(path)
+        let address = try UnixSocket.address(path)
         let gid = try group.map(UnixSocket.groupID)
-        try UnixSocket.clearStale(path)
-        let mode: mode_t = gid == nil ? 0o600 : 0o660
-        let fd = try UnixSocket.newSocket()
+        try UnixSocket.clearStale(address)
+        let socket = try UnixSocket.newSocket()
         var bound = false
         do {
-            // Linux gives the bound file the socket inode's mode (minus umask): set it before
-            // bind so the file is never more open than intended, without touching the
-            // process-wide umask. chmod after bind makes the mode exact whatever the umask was;
-            // nobody can connect before listen(), so that step opens no window either.
-            _ = fchmod(fd, mode)
-            var a = addr
-            let r = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-            guard r == 0 else {
-                let e = errno
-                throw AdminSocketError(e == EADDRINUSE
-                    ? "admin socket \(path): another process created it while starting; refusing to replace it"
-                    : "admin socket \(path): bind: \(Sys.errorString(e))")
-            }
-            bound = true
-            identity = UnixSocket.identity(path)
-            if let gid, lchown(path, uid_t.max, gid) != 0 {
-                throw AdminSocketError("admin socket \(path): cannot give it to group '\(group!)': \(Sys.errorString(errno))")
-            }
-            guard chmod(path, mode) == 0 else { throw AdminSocketError("admin socket \(path): chmod: \(Sys.errorString(errno))") }
-            guard Glibc.listen(fd, 64) == 0 else { throw AdminSocketError("admin socket \(path): listen: \(Sys.errorString(errno))") }
-            let l = AdminListener(server: self, fd: fd)
+            try bindAndListen(socket, at: address, group: group, gid: gid, bound: &bound)
+            let l = AdminListener(server: self, socket: socket)
             try loop.register(l, events: Events.readable | Events.edgeTriggered)
             listener = l
         } catch {
             if bound { unlinkIfOurs() }
             identity = nil
-            Sys.close(fd)
+            socket.close()
             throw error
         }
+    }
+
+    /// Binds `socket` at `address` with the final mode (and group) and listens; `bound` once the
+    /// file exists (so a failure removes it).
+    private func bindAndListen(_ socket: Socket, at address: UnixSocketAddress, group: String?, gid: UInt32?,
+                               bound: inout Bool) throws(AdminSocketError) {
+        let mode: UInt32 = gid == nil ? 0o600 : 0o660
+        // The mode set before bind keeps the file from ever being more open than intended; the
+        // chmod after bind makes it exact whatever the umask was. Nobody can connect before
+        // listen(), so that step opens no window either.
+        try? socket.setMode(mode)
+        try AdminSocketError.on(try socket.bind(to: address)) {
+            $0.errno == EADDRINUSE
+                ? "admin socket \(path): another process created it while starting; refusing to replace it"
+                : "admin socket \(path): bind: \(SocketError.text($0.errno))"
+        }
+        bound = true
+        identity = UnixSocket.identity(path)
+        if let gid {
+            try AdminSocketError.on(try Files.setGroup(path, gid)) {
+                "admin socket \(path): cannot give it to group '\(group!)': \(SocketError.text($0.errno))"
+            }
+        }
+        try AdminSocketError.on(try Files.setMode(path, mode)) { "admin socket \(path): chmod: \(SocketError.text($0.errno))" }
+        try AdminSocketError.on(try socket.listen(backlog: 64)) { "admin socket \(path): listen: \(SocketError.text($0.errno))" }
     }
 
     /// Closes the listener and every connection (pending replies are dropped) and removes the
@@ -104,15 +100,15 @@ public final class AdminServer: @unchecked Sendable {
     func unlinkIfOurs() {
         guard let id = identity else { return }
         identity = nil
-        if let now = UnixSocket.identity(path), now == id { unlink(path) }
+        if let now = UnixSocket.identity(path), now == id { try? Files.remove(path) }
     }
 
-    func accepted(fd: Int32) {
-        let c = AdminConnection(server: self, fd: fd, peer: UnixSocket.peer(fd))
+    func accepted(_ socket: Socket) {
+        let c = AdminConnection(server: self, socket: socket, peer: UnixSocket.peer(socket))
         do {
             try loop.register(c)
         } catch {
-            Sys.close(fd)
+            socket.close()
             return
         }
         connections[ObjectIdentifier(c)] = c
@@ -132,38 +128,26 @@ public final class AdminServer: @unchecked Sendable {
     }
 }
 
-/// Accepts admin clients until EAGAIN (edge-triggered).
-final class AdminListener: Selectable {
+/// Takes admin clients off the listening socket (EventLoop's accept loop does the accepting).
+final class AdminListener: Acceptor {
     /// Strong until `close()`: a registered server stays alive even if its creator drops it.
     var server: AdminServer?
 
-    init(server: AdminServer, fd: Int32) {
+    init(server: AdminServer, socket: Socket) {
         self.server = server
-        super.init()
-        self.fd = fd
+        super.init(loop: server.loop, socket: socket, noDelay: false)
     }
 
-    override func handleEvents(_ events: UInt32) { acceptAll() }
-    override func handleTimeout() { acceptAll() }
+    override func accepted(_ socket: Socket, peer: SocketAddress) {
+        guard let server else {
+            socket.close()
+            return
+        }
+        server.accepted(socket)
+    }
 
     override func loopWillClose() {
         server?.loopClosing()
         server = nil
-    }
-
-    private func acceptAll() {
-        var peer = sockaddr_storage()
-        while let server, !isClosed {
-            let cfd = Sys.accept(fd, &peer)
-            if cfd >= 0 { server.accepted(fd: cfd); continue }
-            switch -cfd {
-            case EAGAIN: return
-            case EMFILE, ENFILE, ENOBUFS, ENOMEM:
-                // Out of descriptors: retry shortly rather than spin on a ready listener.
-                server.loop.setTimeout(self, ms: 100)
-                return
-            default: return
-            }
-        }
     }
 }
