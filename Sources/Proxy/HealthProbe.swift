@@ -7,7 +7,7 @@ import Glibc
 final class HealthProbe: StreamSocket {
     enum Outcome { case passed(status: Int), failed(String) }
 
-    /// A status line must end within this many bytes.
+    /// A status line must end within this many bytes (or the loop's buffer size, if smaller).
     static let maxStatusLine = 4096
 
     private let request: [UInt8]
@@ -78,7 +78,7 @@ final class HealthProbe: StreamSocket {
                 return
             case .bytes:
                 if judge(eof: false) { return }
-                if input.readable >= Self.maxStatusLine { finish(.failed("response head too long")); return }
+                if input.readable >= min(Self.maxStatusLine, loop.buffers.bufferSize) { finish(.failed("response head too long")); return }
                 if peerHungUp { canRead = true }
             }
         }
