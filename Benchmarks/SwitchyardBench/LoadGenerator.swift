@@ -135,10 +135,9 @@ final class LoadClient: Selectable {
 
     func connect() {
         guard !gen.stopping else { return }
-        let (cfd, inProgress) = Sys.connect(gen.address)
-        guard cfd >= 0 else { gen.errors += 1; retryLater(); return }
-        fd = cfd
-        do { try gen.loop.register(self) } catch { Sys.close(cfd); fd = -1; gen.errors += 1; return }
+        guard let (s, inProgress) = try? Socket.connecting(to: gen.address) else { gen.errors += 1; retryLater(); return }
+        fd = s.descriptor
+        do { try gen.loop.register(self) } catch { s.close(); fd = -1; gen.errors += 1; return }
         startedAt = Clock.nowNS()
         if inProgress { state = .connecting } else { beginRequest(fresh: false) }
     }
@@ -160,7 +159,7 @@ final class LoadClient: Selectable {
         switch state {
         case .connecting:
             guard events & (Events.writable | Events.error | Events.hangup) != 0 else { return }
-            if Sys.socketError(fd) != 0 { failed(); return }
+            if socket.connectError() != 0 { failed(); return }
             beginRequest(fresh: false)
         case .sending:
             send()
@@ -181,10 +180,11 @@ final class LoadClient: Selectable {
 
     private func send() {
         while sent < gen.requestLength {
-            let n = Sys.write(fd, gen.request + sent, gen.requestLength - sent)
-            if n == -Int(EAGAIN) { return }
-            if n <= 0 { failed(); return }
-            sent += n
+            switch socket.send(gen.request + sent, count: gen.requestLength - sent) {
+            case .bytes(let n) where n > 0: sent += n
+            case .wouldBlock: return
+            default: failed(); return
+            }
         }
         // The response raises a new EPOLLIN edge when it arrives.
         state = .awaitingHead
@@ -196,9 +196,12 @@ final class LoadClient: Selectable {
             input.ensure(pool)
             if input.writeIndex == pool.bufferSize { input.compact() }
             let space = pool.bufferSize - input.writeIndex
-            let n = Sys.read(fd, input.base! + input.writeIndex, space)
-            if n == -Int(EAGAIN) { input.releaseIfEmpty(pool); return }
-            if n <= 0 { failed(); return }
+            let n: Int
+            switch socket.read(into: input.base! + input.writeIndex, count: space) {
+            case .bytes(let k): n = k
+            case .wouldBlock: input.releaseIfEmpty(pool); return
+            case .end, .failed: failed(); return
+            }
             input.writeIndex += n
             if !parse() { return }
             // A short read drained the socket: the next arrival raises a new edge.

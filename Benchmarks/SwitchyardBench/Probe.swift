@@ -4,8 +4,10 @@ import Glibc
 /// A blocking-style HTTP/1.1 client with a deadline on every step, for readiness checks and the
 /// split check (not for load). One keep-alive connection.
 final class Probe {
-    let fd: Int32
+    let socket: Socket
+    var fd: Int32 { socket.descriptor }
     private var buffer: [UInt8] = []
+    private var abortive = false
 
     struct Response {
         let status: Int
@@ -15,22 +17,18 @@ final class Probe {
 
     /// Connects to 127.0.0.1:`port` within `timeoutMS`, or returns nil.
     init?(port: UInt16, timeoutMS: Int32 = 1000) {
-        let (cfd, inProgress) = Sys.connect(SocketAddress(ip: "127.0.0.1", port: port)!)
-        guard cfd >= 0 else { return nil }
-        fd = cfd
+        guard let (s, inProgress) = try? Socket.connecting(to: SocketAddress(ip: "127.0.0.1", port: port)!) else { return nil }
+        socket = s
         if inProgress {
-            guard Probe.poll(fd, Int16(POLLOUT), timeoutMS), Sys.socketError(fd) == 0 else { Sys.close(fd); return nil }
+            guard Probe.poll(fd, Int16(POLLOUT), timeoutMS), s.connectError() == 0 else { s.close(); return nil }
         }
     }
 
-    deinit { Sys.close(fd) }
+    deinit { if abortive { socket.closeAbortively() } else { socket.close() } }
 
     /// Makes the coming close send a RST (SO_LINGER 0): no TIME_WAIT, so thousands of probe
     /// connections can be opened again right away.
-    func resetOnClose() {
-        var l = linger(l_onoff: 1, l_linger: 0)
-        setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
-    }
+    func resetOnClose() { abortive = true }
 
     /// True when the peer has closed (or reset) this idle connection: readable with nothing to read.
     var peerClosed: Bool {
@@ -43,10 +41,11 @@ final class Probe {
         let req = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
         var off = 0
         while off < req.count {
-            let n = req.withUnsafeBytes { Sys.write(fd, $0.baseAddress! + off, req.count - off) }
-            if n == -Int(EAGAIN) { guard Probe.poll(fd, Int16(POLLOUT), timeoutMS) else { return nil }; continue }
-            guard n > 0 else { return nil }
-            off += n
+            switch req.withUnsafeBytes({ socket.send($0.baseAddress! + off, count: req.count - off) }) {
+            case .bytes(let n) where n > 0: off += n
+            case .wouldBlock: guard Probe.poll(fd, Int16(POLLOUT), timeoutMS) else { return nil }
+            default: return nil
+            }
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -55,10 +54,11 @@ final class Probe {
                 buffer.removeFirst(head.length + head.contentLength)
                 return Response(status: head.status, servedBy: Probe.header(text, "x-served-by"), bodyLength: head.contentLength)
             }
-            let n = chunk.withUnsafeMutableBytes { Sys.read(fd, $0.baseAddress!, 65536) }
-            if n == -Int(EAGAIN) { guard Probe.poll(fd, Int16(POLLIN), timeoutMS) else { return nil }; continue }
-            guard n > 0 else { return nil }
-            buffer += chunk[0..<n]
+            switch chunk.withUnsafeMutableBytes({ socket.read(into: $0.baseAddress!, count: 65536) }) {
+            case .bytes(let n): buffer += chunk[0..<n]
+            case .wouldBlock: guard Probe.poll(fd, Int16(POLLIN), timeoutMS) else { return nil }
+            case .end, .failed: return nil
+            }
         }
     }
 
@@ -102,9 +102,9 @@ final class Probe {
 
     /// A free TCP port on 127.0.0.1 right now (bind to port 0, read it, close).
     static func freePort() throws -> UInt16 {
-        let fd = try Sys.listen(SocketAddress(ip: "127.0.0.1", port: 0)!, reusePort: false)
-        defer { Sys.close(fd) }
-        guard let a = Sys.localAddress(fd) else { throw BenchError("getsockname failed") }
+        let s = try Socket.listening(on: SocketAddress(ip: "127.0.0.1", port: 0)!, reusePort: false)
+        defer { s.close() }
+        guard let a = s.localAddress else { throw BenchError("getsockname failed") }
         return a.port
     }
 }

@@ -1,5 +1,4 @@
 import EventLoop
-import Glibc
 
 /// One client connection. Requests are handled strictly in order: a request's response is queued
 /// before the next head is looked at, and parsing pauses whenever output cannot be queued, so
@@ -8,14 +7,14 @@ import Glibc
 /// Output is two regions sent with one writev: a zero-copy slice of a pre-rendered response
 /// (`staticPtr`), followed by `out`, a pooled buffer that small responses and echo frames are
 /// copied into when something is already queued. The common case (one request in, one response
-/// out) is one read and one write with no copy and no allocation.
-final class OriginConnection: Selectable {
+/// out) is one read and one write with no copy and no allocation. Bytes come in through
+/// `StreamSocket`'s `input`.
+final class OriginConnection: StreamSocket {
     private unowned let owner: OriginLoop
     private let pool: BufferPool
     private let responses: Responses
     var slot = 0
 
-    private var input = IOBuffer()
     private var out = IOBuffer()
     private var staticPtr: UnsafeRawPointer? = nil
     private var staticLen = 0
@@ -36,19 +35,17 @@ final class OriginConnection: Selectable {
     private var keepAlive = true
 
     private var closing = false         // no more requests: close once output is flushed
-    private var canRead = false
     private var peerHangup = false
 
-    init(fd: Int32, owner: OriginLoop) {
+    init(socket: Socket, owner: OriginLoop) {
         self.owner = owner
         self.pool = owner.loop.buffers
         self.responses = owner.responses
-        super.init()
-        self.fd = fd
+        super.init(loop: owner.loop, socket: socket)
     }
 
     override func handleEvents(_ events: UInt32) {
-        if events & (Events.readable | Events.readHangup | Events.error | Events.hangup) != 0 { canRead = true }
+        noteReadiness(events)
         if events & (Events.readHangup | Events.hangup | Events.error) != 0 { peerHangup = true }
         drive()
     }
@@ -67,7 +64,7 @@ final class OriginConnection: Selectable {
     // MARK: - Driving
 
     private func drive() {
-        lastActive = owner.loop.now
+        lastActive = loop.now
         while !isClosed {
             let blocked = process()
             if isClosed { return }
@@ -80,25 +77,20 @@ final class OriginConnection: Selectable {
                 input.releaseIfEmpty(pool)
                 return
             }
-            input.ensure(pool)
-            if input.writeIndex == pool.bufferSize { input.compact() }
-            let space = pool.bufferSize - input.writeIndex
-            if space == 0 { shut(); return }
-            let n = Sys.recv(fd, input.base! + input.writeIndex, space)
-            if n > 0 {
-                input.writeIndex += n
-                // A short read drained the socket; edge-triggered epoll reports the next arrival.
-                if n < space && !peerHangup { canRead = false }
-            } else if n == 0 {
-                canRead = false
+            switch receive() {
+            case .bytes:
+                // A short read drained the socket (`receive` cleared `canRead`), and edge-triggered
+                // epoll reports the next arrival; after a hangup no edge comes, so read on to the end.
+                if peerHangup { canRead = true }
+            case .wouldBlock:
+                if canRead { shut(); return }   // `input` is full and nothing could consume it
+            case .end:
                 closing = true         // peer finished sending: answer what is complete, then close
                 _ = process()
                 if staticLen > 0 || !out.isEmpty { guard flush() else { return } }
                 shut()
                 return
-            } else if n == -Int(EAGAIN) {
-                canRead = false
-            } else {
+            case .failed:
                 shut(abortive: true)
                 return
             }
@@ -110,9 +102,11 @@ final class OriginConnection: Selectable {
         while staticLen > 0 || !out.isEmpty {
             let outLen = out.readable
             let outPtr = outLen > 0 ? UnsafeRawPointer(out.readPointer) : staticPtr!
-            let n = Sys.writev2(fd, staticPtr ?? outPtr, staticLen, outPtr, outLen)
-            if n < 0 {
-                if n == -Int(EAGAIN) { return false }
+            let n: Int
+            switch self.send(staticPtr ?? outPtr, count: staticLen, then: outPtr, count: outLen) {
+            case .bytes(let k): n = k
+            case .wouldBlock: return false
+            case .failed, .end:
                 shut(abortive: true)
                 return false
             }
@@ -134,14 +128,12 @@ final class OriginConnection: Selectable {
     /// client has not read yet (a 400/431, or an answer to `Connection: close` followed by more
     /// pipelined bytes). So: send FIN, drop what has already arrived, then close.
     private func lingeringClose() {
-        Sys.shutdownWrite(fd)
+        shutdownWrite()
         input.release(pool)
         let scratch = pool.take()
         defer { pool.give(scratch) }
         var budget = 1 << 20
-        while budget > 0 {
-            let n = Sys.recv(fd, scratch, pool.bufferSize)
-            if n <= 0 { break }
+        while budget > 0, case .bytes(let n) = socket.receive(into: scratch, count: pool.bufferSize) {
             budget -= n
         }
         shut()
@@ -149,8 +141,7 @@ final class OriginConnection: Selectable {
 
     fileprivate func shut(abortive: Bool = false) {
         guard !isClosed else { return }
-        owner.loop.close(self, abortive: abortive)
-        input.release(pool)
+        closeSocket(abortive: abortive)
         out.release(pool)
         staticPtr = nil
         staticLen = 0

@@ -1,5 +1,4 @@
 import EventLoop
-import Glibc
 
 /// Everything one event loop owns: its SO_REUSEPORT listener, its open connections (so `stop`
 /// can close them) and an idle sweep. Touched only on the loop's thread once the loop runs.
@@ -11,11 +10,12 @@ final class OriginLoop: @unchecked Sendable {
     private let sweeper: IdleSweeper
     private var connections: [OriginConnection] = []
 
-    init(loop: EventLoop, listenFD: Int32, responses: Responses, idleTimeoutSeconds: Int) throws {
+    /// When this throws, `listening` is still the caller's to close.
+    init(loop: EventLoop, listening: Socket, responses: Responses, idleTimeoutSeconds: Int) throws {
         self.loop = loop
         self.responses = responses
         self.idleTimeoutNS = UInt64(max(idleTimeoutSeconds, 1)) * 1_000_000_000
-        listener = OriginListener(fd: listenFD)
+        listener = OriginListener(loop: loop, socket: listening)
         sweeper = IdleSweeper()
         listener.owner = self
         sweeper.owner = self
@@ -59,42 +59,22 @@ final class OriginLoop: @unchecked Sendable {
     }
 }
 
-/// Accepts until EAGAIN (edge-triggered). On EMFILE/ENFILE it retries from a timer, since no
-/// new edge arrives while the backlog stays non-empty.
-final class OriginListener: Selectable {
+/// The loop's listener: `Acceptor` accepts until EAGAIN and backs off when out of descriptors;
+/// this registers each connection with the loop.
+final class OriginListener: Acceptor {
     unowned var owner: OriginLoop! = nil
-    private let address = UnsafeMutablePointer<sockaddr_storage>.allocate(capacity: 1)
 
-    init(fd: Int32) {
-        super.init()
-        self.fd = fd
-    }
-
-    deinit { address.deallocate() }
-
-    override func handleEvents(_ events: UInt32) {
-        while !isClosed {
-            let cfd = Sys.accept(fd, address)
-            if cfd < 0 {
-                if cfd == -EMFILE || cfd == -ENFILE || cfd == -ENOBUFS || cfd == -ENOMEM {
-                    owner.loop.setTimeout(self, ms: 100)
-                }
-                return
-            }
-            Sys.setNoDelay(cfd)
-            let c = OriginConnection(fd: cfd, owner: owner)
-            do {
-                try owner.loop.register(c)
-            } catch {
-                Sys.close(cfd)
-                continue
-            }
-            c.lastActive = owner.loop.now
-            owner.add(c)
+    override func accepted(_ socket: Socket, peer: SocketAddress) {
+        let c = OriginConnection(socket: socket, owner: owner)
+        do {
+            try loop.register(c)
+        } catch {
+            socket.close()
+            return
         }
+        c.lastActive = loop.now
+        owner.add(c)
     }
-
-    override func handleTimeout() { handleEvents(Events.readable) }
 }
 
 /// A descriptor-less timer target that runs the loop's idle sweep. One periodic sweep instead

@@ -1,5 +1,4 @@
 import EventLoop
-import Glibc
 import Synchronization
 
 /// A tiny, fast HTTP/1.1 origin: one epoll loop per thread, each with its own SO_REUSEPORT
@@ -17,28 +16,28 @@ public final class OriginServer: @unchecked Sendable {
 
     /// Binds every listener now, so `port` is known and a bind error surfaces here.
     public init(config: OriginConfig) throws {
-        _ = Sys.raiseFileLimit()
+        DescriptorLimit.raiseToHardLimit()
         let responses = Responses(config: config)
         let threads = max(1, config.threads)
         var address = config.address
         if threads > 1 && address.port != 0 {
             // SO_REUSEPORT would silently share a port some other server already holds.
-            Sys.close(try Sys.listen(address, reusePort: false))
+            try Socket.listening(on: address, reusePort: false).close()
         }
         var built: [OriginLoop] = []
         var port: UInt16 = address.port
         do {
             for i in 0..<threads {
-                let fd = try Sys.listen(address, reusePort: threads > 1)
+                let listening = try Socket.listening(on: address, reusePort: threads > 1)
                 if i == 0 {
-                    port = Sys.localAddress(fd)?.port ?? address.port
+                    port = listening.localAddress?.port ?? address.port
                     address = SocketAddress(ip: address.ipString, port: port) ?? address
                 }
                 do {
-                    built.append(try OriginLoop(loop: try EventLoop(index: i), listenFD: fd, responses: responses,
+                    built.append(try OriginLoop(loop: try EventLoop(index: i), listening: listening, responses: responses,
                                                 idleTimeoutSeconds: config.idleTimeoutSeconds))
                 } catch {
-                    Sys.close(fd)
+                    listening.close()
                     throw error
                 }
             }
@@ -57,14 +56,14 @@ public final class OriginServer: @unchecked Sendable {
     /// `config.threads` is ignored, `start()` does nothing, and `stop()` must be called on the
     /// loop's thread or after the loop has stopped.
     public init(config: OriginConfig, loop: EventLoop) throws {
-        _ = Sys.raiseFileLimit()
-        let fd = try Sys.listen(config.address, reusePort: false)
-        port = Sys.localAddress(fd)?.port ?? config.address.port
+        DescriptorLimit.raiseToHardLimit()
+        let listening = try Socket.listening(on: config.address, reusePort: false)
+        port = listening.localAddress?.port ?? config.address.port
         do {
-            loops = [try OriginLoop(loop: loop, listenFD: fd, responses: Responses(config: config),
+            loops = [try OriginLoop(loop: loop, listening: listening, responses: Responses(config: config),
                                     idleTimeoutSeconds: config.idleTimeoutSeconds)]
         } catch {
-            Sys.close(fd)
+            listening.close()
             throw error
         }
         attached = true

@@ -54,25 +54,44 @@ enum RequestParser {
     private static func parse(_ p: UnsafePointer<UInt8>, _ headLength: Int) -> HeadScan {
         var h = RequestHead()
         h.headLength = headLength
-        // Request line: METHOD SP target SP HTTP/1.x
+        guard let fieldsStart = requestLine(p, headLength, &h) else { return .invalid }
+        // Header lines until the blank line.
+        var ls = fieldsStart
+        while ls < headLength {
+            let (ce, nx) = line(p, ls, headLength)
+            if ce == ls { break }
+            guard field(p, ls, ce, &h) else { return .invalid }
+            ls = nx
+        }
+        if h.chunked {
+            h.contentLength = -1
+            if h.http10 { return .invalid }
+        }
+        return .complete(h)
+    }
+
+    /// Parses `METHOD SP target SP HTTP/1.x` into `h`; the start of the next line, or nil when
+    /// the line is malformed.
+    @inline(__always)
+    private static func requestLine(_ p: UnsafePointer<UInt8>, _ headLength: Int, _ h: inout RequestHead) -> Int? {
         let (lineEnd, next) = line(p, 0, headLength)
         var i = 0
         while i < lineEnd && p[i] != space { i += 1 }
         let methodLength = i
-        guard methodLength > 0, i < lineEnd else { return .invalid }
+        guard methodLength > 0, i < lineEnd else { return nil }
         h.isHEAD = methodLength == 4 && p[0] == 72 && p[1] == 69 && p[2] == 65 && p[3] == 68
         i += 1
         let targetStart = i
         while i < lineEnd && p[i] != space { i += 1 }
         let targetEnd = i
-        guard targetEnd > targetStart, lineEnd - i == 9 else { return .invalid }
+        guard targetEnd > targetStart, lineEnd - i == 9 else { return nil }
         // " HTTP/1.x"
         guard p[i + 1] == 72, p[i + 2] == 84, p[i + 3] == 84, p[i + 4] == 80, p[i + 5] == 47,
-              p[i + 6] == 49, p[i + 7] == 46 else { return .invalid }
+              p[i + 6] == 49, p[i + 7] == 46 else { return nil }
         switch p[i + 8] {
         case 49: h.http10 = false
         case 48: h.http10 = true
-        default: return .invalid
+        default: return nil
         }
         var pathStart = targetStart
         if p[pathStart] != 47 {   // absolute-form "http://host/path": skip scheme and authority
@@ -85,56 +104,51 @@ enum RequestParser {
         while pathEnd < targetEnd && p[pathEnd] != 63 && p[pathEnd] != 35 { pathEnd += 1 }   // '?' '#'
         h.pathStart = pathStart
         h.pathLength = pathEnd - pathStart
+        return next
+    }
 
-        // Header lines until the blank line.
-        var ls = next
-        while ls < headLength {
-            let (ce, nx) = line(p, ls, headLength)
-            if ce == ls { break }
-            // Field names are tokens: no whitespace or controls (this also rejects obs-fold).
-            var colonAt = ls
-            while colonAt < ce && p[colonAt] != colon {
-                if p[colonAt] <= space || p[colonAt] == 127 { return .invalid }
-                colonAt += 1
-            }
-            guard colonAt < ce, colonAt > ls else { return .invalid }
-            var vs = colonAt + 1
-            while vs < ce && (p[vs] == space || p[vs] == tab) { vs += 1 }
-            var ve = ce
-            while ve > vs && (p[ve - 1] == space || p[ve - 1] == tab) { ve -= 1 }
-            let nameLength = colonAt - ls
-            switch nameLength {
-            case 14 where equalsLower(p + ls, nameLength, "content-length"):
-                guard ve > vs, ve - vs <= 15 else { return .invalid }
-                var v = 0
-                for k in vs..<ve {
-                    let d = Int(p[k]) - 48
-                    guard d >= 0 && d <= 9 else { return .invalid }
-                    v = v * 10 + d
-                }
-                if h.contentLength >= 0 && h.contentLength != v { return .invalid }
-                h.contentLength = v
-            case 17 where equalsLower(p + ls, nameLength, "transfer-encoding"):
-                // Only "…, chunked" is a framing we can read; anything else cannot be delimited.
-                guard ve - vs >= 7, equalsLower(p + ve - 7, 7, "chunked") else { return .invalid }
-                h.chunked = true
-            case 10 where equalsLower(p + ls, nameLength, "connection"):
-                forEachToken(p, vs, ve) { s, n in
-                    if n == 5 && equalsLower(p + s, 5, "close") { h.connectionClose = true }
-                    if n == 10 && equalsLower(p + s, 10, "keep-alive") { h.connectionKeepAlive = true }
-                }
-            case 6 where equalsLower(p + ls, nameLength, "expect"):
-                if ve - vs == 12 && equalsLower(p + vs, 12, "100-continue") { h.expectContinue = true }
-            default:
-                break
-            }
-            ls = nx
+    /// Applies the header line [ls, ce) to `h` (only the fields the origin acts on); false when
+    /// the line is malformed.
+    @inline(__always)
+    private static func field(_ p: UnsafePointer<UInt8>, _ ls: Int, _ ce: Int, _ h: inout RequestHead) -> Bool {
+        // Field names are tokens: no whitespace or controls (this also rejects obs-fold).
+        var colonAt = ls
+        while colonAt < ce && p[colonAt] != colon {
+            if p[colonAt] <= space || p[colonAt] == 127 { return false }
+            colonAt += 1
         }
-        if h.chunked {
-            h.contentLength = -1
-            if h.http10 { return .invalid }
+        guard colonAt < ce, colonAt > ls else { return false }
+        var vs = colonAt + 1
+        while vs < ce && (p[vs] == space || p[vs] == tab) { vs += 1 }
+        var ve = ce
+        while ve > vs && (p[ve - 1] == space || p[ve - 1] == tab) { ve -= 1 }
+        let nameLength = colonAt - ls
+        switch nameLength {
+        case 14 where equalsLower(p + ls, nameLength, "content-length"):
+            guard ve > vs, ve - vs <= 15 else { return false }
+            var v = 0
+            for k in vs..<ve {
+                let d = Int(p[k]) - 48
+                guard d >= 0 && d <= 9 else { return false }
+                v = v * 10 + d
+            }
+            if h.contentLength >= 0 && h.contentLength != v { return false }
+            h.contentLength = v
+        case 17 where equalsLower(p + ls, nameLength, "transfer-encoding"):
+            // Only "…, chunked" is a framing we can read; anything else cannot be delimited.
+            guard ve - vs >= 7, equalsLower(p + ve - 7, 7, "chunked") else { return false }
+            h.chunked = true
+        case 10 where equalsLower(p + ls, nameLength, "connection"):
+            forEachToken(p, vs, ve) { s, n in
+                if n == 5 && equalsLower(p + s, 5, "close") { h.connectionClose = true }
+                if n == 10 && equalsLower(p + s, 10, "keep-alive") { h.connectionKeepAlive = true }
+            }
+        case 6 where equalsLower(p + ls, nameLength, "expect"):
+            if ve - vs == 12 && equalsLower(p + vs, 12, "100-continue") { h.expectContinue = true }
+        default:
+            break
         }
-        return .complete(h)
+        return true
     }
 
     @inline(__always)

@@ -1,24 +1,21 @@
 import Balancing
 import EventLoop
-import Glibc
 import HTTP1
 
 /// The open access-log file, shared by the workers. Closed when the last worker lets go of it
 /// (after a reopen, each worker moves to the new file once it has written its buffer).
 public final class AccessLogFile: Sendable {
-    public let path: String
-    let fd: Int32
+    /// Opened for appending (created with mode 0644): workers writing whole lines never
+    /// interleave within one.
+    private let file: AppendFile
+    public var path: String { file.path }
 
-    /// Opens (creating, mode 0644) for appending. O_APPEND makes every write(2) of whole lines
-    /// land at the end, so workers writing their buffers never interleave within a line.
     public init(path: String) throws(SocketError) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw SocketError("cannot open the access log \(path)", errno) }
-        self.path = path
-        self.fd = fd
+        file = try AppendFile(path: path, what: "the access log")
     }
 
-    deinit { Glibc.close(fd) }
+    /// Writes all of `bytes`; how many were written, and the errno if not all.
+    func write(_ bytes: UnsafeRawBufferPointer) -> (written: Int, error: Int32?) { file.write(bytes) }
 }
 
 /// One worker's access-log buffer: lines are built in place with the `ByteWriter` the head
@@ -63,18 +60,12 @@ final class AccessLogWriter {
     func flush() {
         let pending = w.written
         guard pending.count > 0 else { return }
-        var off = 0
-        while off < pending.count {
-            let n = write(file.fd, pending.baseAddress! + off, pending.count - off)
-            if n > 0 { off += n; continue }
-            if n < 0 && errno == EINTR { continue }
-            break
-        }
-        if off < pending.count {
+        let (off, error) = file.write(pending)
+        if let error {
             // Count what was lost by lines; a log must not stall or grow the proxy.
             dropped &+= UInt64(pending[off...].reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) })
             if dropped == 1 || dropped % 10_000 == 0 {
-                Log.warn("access log \(file.path): write failed (\(Sys.errorString(errno))); \(dropped) line(s) dropped so far")
+                Log.warn("access log \(file.path): write failed (\(SocketError.text(error))); \(dropped) line(s) dropped so far")
             }
         }
         w.reset()
@@ -129,20 +120,13 @@ final class AccessLogWriter {
 
     /// `2026-11-25T15:07:40.123Z`: the part up to the seconds is built once per second.
     private func appendTime() {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        if ts.tv_sec != second {
-            second = ts.tv_sec
-            var t = time_t(ts.tv_sec)
-            var tm = tm()
-            gmtime_r(&t, &tm)
-            func two(_ v: Int32) -> [UInt8] { [UInt8(0x30 + v / 10 % 10), UInt8(0x30 + v % 10)] }
-            let year = Int(tm.tm_year) + 1900
-            secondPrefix = Array(String(year).utf8) + [0x2D] + two(tm.tm_mon + 1) + [0x2D] + two(tm.tm_mday) + [0x54]
-                + two(tm.tm_hour) + [0x3A] + two(tm.tm_min) + [0x3A] + two(tm.tm_sec) + [0x2E]
+        let now = WallClock.now()
+        if now.seconds != second {
+            second = now.seconds
+            secondPrefix = WallClock.utcStamp(now.seconds) + [0x2E]
         }
         secondPrefix.withUnsafeBytes { w.append($0) }
-        appendThreeDigits(UInt64(ts.tv_nsec / 1_000_000))
+        appendThreeDigits(UInt64(now.nanoseconds / 1_000_000))
         w.append(byte: 0x5A)
     }
 }

@@ -1,34 +1,31 @@
 import AdminProtocol
-import Glibc
+import EventLoop
 
 /// Append-only record of configuration changes made over the admin socket: one JSON line per
 /// change with the time, the caller's uid and pid (SO_PEERCRED), the command, and the values
 /// before and after. Written on the control loop; changes are rare, so each line is flushed.
 public final class AuditLog {
-    private let file: UnsafeMutablePointer<FILE>?
+    private let file: AppendFile?
     public let path: String?
 
     /// `path` nil: lines go to the operational log (stderr) instead of a file.
     public init(path: String?) throws {
         self.path = path
         if let path {
-            guard let f = fopen(path, "a") else {
-                throw AdminSocketErrorText("audit log \(path): \(String(cString: strerror(errno)))")
+            do {
+                file = try AppendFile(path: path, what: "the audit log")
+            } catch {
+                throw AdminSocketErrorText("audit log \(path): \(SocketError.text(error.errno))")
             }
-            file = f
         } else {
             file = nil
         }
     }
 
-    deinit { if let file { fclose(file) } }
-
     func record(peer: AdminPeer, command: String, generationBefore: UInt64, generationAfter: UInt64,
                 old: [String: String], new: [String: String]) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
         let obj = JSONValue.object([
-            ("time", .double(Double(ts.tv_sec) + Double(ts.tv_nsec / 1_000_000) / 1000)),
+            ("time", .double(WallClock.seconds())),
             ("uid", .int(Int64(peer.uid))), ("pid", .int(Int64(peer.pid))),
             ("command", .string(command)),
             ("generation_before", .int(Int64(generationBefore))), ("generation_after", .int(Int64(generationAfter))),
@@ -37,8 +34,7 @@ public final class AuditLog {
         ])
         let line = obj.encoded()
         if let file {
-            fputs(line + "\n", file)
-            fflush(file)
+            _ = file.write(line + "\n")   // as before: a failed audit write is not reported
         } else {
             Log.info("audit \(line)")
         }

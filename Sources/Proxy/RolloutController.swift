@@ -1,6 +1,5 @@
 import Balancing
 import EventLoop
-import Glibc
 
 /// Runs a rollout inside the proxy, on the control loop: every `tickMS` it collects the two
 /// pools' totals from the workers, judges the new pool against the old one over the window
@@ -98,9 +97,8 @@ public final class RolloutController: @unchecked Sendable {
         }
         let now = Self.nowMS
         // Unique across restarts too (cookies carry it): wall-clock milliseconds, strictly increasing.
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        let id = max(lastID + 1, UInt64(max(0, ts.tv_sec)) * 1000 + UInt64(ts.tv_nsec / 1_000_000))
+        let wall = WallClock.now()
+        let id = max(lastID + 1, UInt64(max(0, wall.seconds)) * 1000 + UInt64(wall.nanoseconds / 1_000_000))
         lastID = id
         let next = Rollout(id: id, spec: spec, nowMS: now)
         try control.applyRolloutSplit(old: spec.oldPool, new: spec.newPool, percent: next.newPercent, rolloutID: id)

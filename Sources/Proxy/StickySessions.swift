@@ -1,6 +1,5 @@
 import Balancing
 import EventLoop
-import Glibc
 
 /// `sticky cookie NAME key FILE`, ready for the request path: the cookie codec with its key
 /// loaded and the attributes of the Set-Cookie line. Immutable and shared by the workers
@@ -22,17 +21,11 @@ public final class StickySessions: Sendable {
     public static func load(_ config: StickyConfig, file: String) throws(ConfigError) -> StickySessions {
         func fail(_ why: String) -> ConfigError { ConfigError(file: file, line: config.line, message: "sticky: \(why)") }
         let keyFile = config.keyFile
-        let fd = open(keyFile, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw fail("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
-        defer { Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count <= 65536 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw fail("cannot read the key file \(keyFile): \(Sys.errorString(errno))") }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+        let bytes: [UInt8]
+        do {
+            bytes = try Files.read(keyFile, limit: 65536)
+        } catch {
+            throw fail("cannot read the key file \(keyFile): \(SocketError.text(error.errno))")
         }
         guard bytes.count <= 65536 else { throw fail("the key file \(keyFile) is larger than 64 KiB; is it the right file?") }
         guard let key = StickyCookie.loadKey(fileContents: bytes) else {
@@ -57,11 +50,7 @@ public final class StickySessions: Sendable {
 /// Wall-clock seconds, for cookie issue times (they must survive restarts and agree between
 /// proxies, so not the monotonic clock).
 @inline(__always)
-func wallClockSeconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME_COARSE, &ts)
-    return Int64(ts.tv_sec)
-}
+func wallClockSeconds() -> Int64 { WallClock.coarseSeconds() }
 
 /// A worker's side of stickiness: which pool a request goes to, and the cached Set-Cookie lines
 /// (one HMAC per pool per second, not one per new shopper).
