@@ -17,6 +17,10 @@ open class StreamSocket: Selectable {
     public final var eof = false
     /// It ended with an error (a reset, ...) rather than a clean FIN.
     public final var receiveFailed = false
+    /// An event said the peer hung up (or the socket errored): after the bytes still queued, a
+    /// receive finds the end, and no further edge will announce it, so a short read does not
+    /// end reading.
+    public private(set) final var peerHungUp = false
     /// A batched receive's end or error, kept for the next `receive()` so it comes in order.
     private final var pendingReceive = Int.min
 
@@ -32,6 +36,7 @@ open class StreamSocket: Selectable {
     @inline(__always)
     public final func noteReadiness(_ events: UInt32) {
         if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { canRead = true }
+        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { peerHungUp = true }
         if events & (Events.writable | Events.error | Events.hangup) != 0 && !sendQueued { canWrite = true }
     }
 
@@ -68,7 +73,8 @@ open class StreamSocket: Selectable {
     /// Receives into `input` while readable and with room: `.bytes`; `.wouldBlock` when the
     /// socket is empty (or not readable, or `input` is full); `.end` or `.failed` once the
     /// stream is over (`eof` set; every later call gives `.end`). An empty `input` goes back to
-    /// the pool when nothing came.
+    /// the pool when nothing came. A short read ends `canRead` (edge-triggered: the next arrival
+    /// brings an event), unless the peer hung up: then the next call finds the end.
     public final func receive() -> IOResult {
         if eof { return .end }
         guard canRead else { return .wouldBlock }
@@ -85,7 +91,7 @@ open class StreamSocket: Selectable {
         switch result {
         case .bytes(let n):
             input.writeIndex += n
-            if n < space { canRead = false }
+            if n < space && !peerHungUp { canRead = false }
         case .wouldBlock:
             canRead = false
             input.releaseIfEmpty(loop.buffers)

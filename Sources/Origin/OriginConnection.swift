@@ -35,7 +35,6 @@ final class OriginConnection: StreamSocket {
     private var keepAlive = true
 
     private var closing = false         // no more requests: close once output is flushed
-    private var peerHangup = false
 
     init(socket: Socket, owner: OriginLoop) {
         self.owner = owner
@@ -46,7 +45,6 @@ final class OriginConnection: StreamSocket {
 
     override func handleEvents(_ events: UInt32) {
         noteReadiness(events)
-        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { peerHangup = true }
         drive()
     }
 
@@ -79,9 +77,7 @@ final class OriginConnection: StreamSocket {
             }
             switch receive() {
             case .bytes:
-                // A short read drained the socket (`receive` cleared `canRead`), and edge-triggered
-                // epoll reports the next arrival; after a hangup no edge comes, so read on to the end.
-                if peerHangup { canRead = true }
+                break
             case .wouldBlock:
                 if canRead { shut(); return }   // `input` is full and nothing could consume it
             case .end:

@@ -15,9 +15,6 @@ final class HealthProbe: StreamSocket {
     private var done: ((Outcome) -> Void)?
     private var sent = 0
     private var connecting = true
-    /// The peer's FIN (or an error) was reported: a short read does not end reading then, since
-    /// no further edge will come for the end of the stream.
-    private var peerHungUp = false
 
     init(loop: EventLoop, address: SocketAddress, method: String, path: String, hostHeader: String,
          timeoutMS: Int64, expect: ClosedRange<Int>, done: @escaping (Outcome) -> Void) {
@@ -44,7 +41,6 @@ final class HealthProbe: StreamSocket {
 
     override func handleEvents(_ events: UInt32) {
         noteReadiness(events)
-        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { peerHungUp = true }
         advance()
     }
 
@@ -79,7 +75,6 @@ final class HealthProbe: StreamSocket {
             case .bytes:
                 if judge(eof: false) { return }
                 if input.readable >= min(Self.maxStatusLine, loop.buffers.bufferSize) { finish(.failed("response head too long")); return }
-                if peerHungUp { canRead = true }
             }
         }
     }

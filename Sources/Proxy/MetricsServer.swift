@@ -74,9 +74,7 @@ final class MetricsConnection: StreamSocket, @unchecked Sendable {
                 input.consume(input.readable)
                 if request.count > Self.maxHeadBytes { respond(431, "text/plain", "request head too large\n"); return }
             case .wouldBlock:
-                // Everything queued is read; a hang-up in this event means the FIN came after it.
-                ended = events & (Events.readHangup | Events.hangup | Events.error) != 0
-                break reading
+                break reading   // everything queued is read (after a hang-up, `receive` reads on to the end)
             case .end, .failed:
                 ended = true   // a client may half-close right after its request
                 break reading

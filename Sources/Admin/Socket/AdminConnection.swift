@@ -19,9 +19,6 @@ final class AdminConnection: StreamSocket {
     private var outputSent = 0
     /// The peer shut down its sending side; finish what it sent, then close.
     private var inputEnded = false
-    /// A readiness event said the peer hung up: after the bytes still queued, a receive finds
-    /// the end (so a short read does not mean "nothing more to learn").
-    private var hungUp = false
     /// The peer closed entirely: what it sent still runs (so the outcome does not depend on
     /// timing), but replies are discarded.
     private var peerGone = false
@@ -48,7 +45,6 @@ final class AdminConnection: StreamSocket {
 
     override func handleEvents(_ events: UInt32) {
         if events & (Events.hangup | Events.error) != 0 { peerGone = true }
-        if events & (Events.readHangup | Events.hangup | Events.error) != 0 { hungUp = true }
         noteReadiness(events)
         if events & Events.writable != 0 { flush() }
         pump()
@@ -152,7 +148,6 @@ final class AdminConnection: StreamSocket {
             received.append(contentsOf: input.readBytes)
             input.consume(input.readable)
             input.releaseIfEmpty(loop.buffers)
-            if hungUp { canRead = true }   // the end is next
             loop.setTimeout(self, ms: limits.idleTimeoutMs)
         case .end, .failed(ECONNRESET):
             inputEnded = true
