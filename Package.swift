@@ -37,7 +37,7 @@ let package = Package(
         .testTarget(name: "BalancingTests", dependencies: ["Balancing", "TestSupport"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop", "TestSupport"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Balancing", "EventLoop", "Origin", "TestSupport"], exclude: ["Fixtures"]),
     ]
 )
