@@ -337,7 +337,7 @@ final class MetricsTests: XCTestCase {
         defer { p.stop() }
         XCTAssertEqual(try p.metricsRequest("GET", "/ready").status, 200)
 
-        // A long shutdown-delay: not ready at once, still serving (as main.swift's SIGTERM path).
+        // A long shutdown-delay: not ready at once, still serving (as ProxyDaemon's SIGTERM path).
         let started = p.onControlLoop { () -> Bool in
             p.server.beginShutdown(delayMS: 60_000, drainMS: 1_000, on: p.loop) { _, _ in }
             return true
