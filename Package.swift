@@ -41,13 +41,13 @@ let package = Package(
         .executableTarget(name: "yardctl", dependencies: ["Admin"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
                           path: "Benchmarks/SwitchyardBench"),
-        // Shared by the test targets: the seeded generator of their randomised tests.
+        // Shared by the test targets: the seeded generator, the child-process spawner, poll-until, scratch dirs.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "TestSupport"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing", "TestSupport"]),
         .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
-        .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop"]),
+        .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop", "TestSupport"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Admin", "Balancing", "EventLoop", "Origin", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]

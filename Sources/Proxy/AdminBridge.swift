@@ -6,7 +6,8 @@ import EventLoop
 /// (docs/admin-protocol.md). Runs on the control loop's thread.
 public final class AdminBridge: AdminHandler, @unchecked Sendable {
     public let control: ProxyControl
-    /// Hooks the drain issue fills in (reload from file, graceful shutdown).
+    /// Set by `ProxyDaemon`, which owns the configuration file and the process's life (reload
+    /// from file, graceful shutdown); without them both commands answer not_implemented.
     public var onReload: ((@escaping (JSONValue) -> Void) -> Void)?
     public var onShutdown: (() -> Void)?
 
@@ -127,6 +128,21 @@ public final class AdminBridge: AdminHandler, @unchecked Sendable {
     }
 
     // MARK: replies
+
+    /// The reply to `reload` (docs/admin-protocol.md): the new generation and what the file
+    /// replaced, or the reason nothing changed.
+    public func reloadReply(_ result: Result<(replaced: [String], notes: [String]), ControlError>) -> JSONValue {
+        switch result {
+        case .success(let r):
+            return AdminReply.ok([
+                ("generation", .int(Int64(control.generation))),
+                ("replaced_runtime_changes", .array(r.replaced.map { .string($0) })),
+                ("notes", .array(r.notes.map { .string($0) })),
+            ])
+        case .failure(let e):
+            return AdminReply.error(AdminError(code: e.code, message: e.message))
+        }
+    }
 
     private func serverReply(pool: String, address: String, reply: Reply) {
         control.proxy.report(on: control.control, counters: false) { [self] report in

@@ -75,7 +75,8 @@ enum Demo {
 
         Press Ctrl-C to stop.
         """
-        runProxy(config: config, configPath: nil, banner: banner) {
+        let options = ProxyDaemon.Options(version: version, source: .embedded(name: "<demo>"), banner: banner, handlesSignals: true)
+        ProxyDaemon.runProcess(config: config, options: options) {
             blue.stop()
             green.stop()
         }

@@ -162,16 +162,6 @@ final class RunningAdmin: @unchecked Sendable {
     deinit { stop() }
 }
 
-/// Polls `condition` for up to `seconds`.
-func eventually(_ seconds: Double = 3, _ condition: () -> Bool) -> Bool {
-    let end = MonotonicClock.now() + UInt64(seconds * 1e9)
-    while MonotonicClock.now() < end {
-        if condition() { return true }
-        usleep(5_000)
-    }
-    return condition()
-}
-
 func fileMode(_ path: String) -> (type: mode_t, perms: mode_t, gid: gid_t)? {
     var st = stat()
     guard lstat(path, &st) == 0 else { return nil }
@@ -190,73 +180,4 @@ func readsEndOfStream(_ c: AdminClient) -> Bool {
     }
 }
 
-/// Runs a program; returns its exit status, stdout and stderr.
-@discardableResult
-func run(_ argv: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String, errors: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: argv[0])
-    p.arguments = Array(argv.dropFirst())
-    if let environment { p.environment = environment }
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    // stderr output is short: read stdout to the end first, then stderr.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-}
-
 func executable(_ path: String) -> Bool { access(path, X_OK) == 0 }
-
-/// A child process whose stdout and stderr are collected in the background. `finish` bounds
-/// the wait; a process still running then, or when this is released, is killed (SIGKILL), so a
-/// hung child can neither hang the test run nor outlive it.
-final class Spawned: @unchecked Sendable {
-    let process = Process()
-    private let readers = DispatchGroup()
-    private let collected = Mutex<(output: Data, errors: Data)>((Data(), Data()))
-
-    init(_ argv: [String], environment: [String: String]? = nil) throws {
-        process.executableURL = URL(fileURLWithPath: argv[0])
-        process.arguments = Array(argv.dropFirst())
-        if let environment { process.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        for (pipe, isOutput) in [(out, true), (err, false)] {
-            readers.enter()
-            let handle = pipe.fileHandleForReading
-            DispatchQueue.global().async { [self] in
-                let data = handle.readDataToEndOfFile()
-                collected.withLock { if isOutput { $0.output = data } else { $0.errors = data } }
-                readers.leave()
-            }
-        }
-    }
-
-    var pid: pid_t { process.processIdentifier }
-
-    /// Waits up to `seconds` for the exit: status, stdout and stderr; nil if it had to be killed.
-    func finish(within seconds: Double) -> (status: Int32, output: String, errors: String)? {
-        let exited = eventually(seconds) { !process.isRunning }
-        if !exited { kill(pid, SIGKILL) }
-        process.waitUntilExit()
-        _ = readers.wait(timeout: .now() + 5)
-        guard exited else { return nil }
-        return collected.withLock {
-            (process.terminationStatus, String(decoding: $0.output, as: UTF8.self), String(decoding: $0.errors, as: UTF8.self))
-        }
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}

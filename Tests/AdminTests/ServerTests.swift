@@ -2,6 +2,7 @@ import Admin
 import EventLoop
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The admin socket over real Unix sockets in a temporary directory.
@@ -43,7 +44,7 @@ import Testing
         let slow = try a.client()
         let fast = try a.client()
         try slow.send("server drain blue 1.2.3.4:80")   // held by the handler
-        #expect(eventually { a.handler.commands.count == 1 })
+        #expect(pollUntil(timeout: 3) { a.handler.commands.count == 1 })
         // The other connection is not blocked by the pending one.
         #expect(try fast.request("status")["ok"] == true)
         #expect(try fast.request("split blue=1")["cmd"] == "split blue=1")
@@ -78,7 +79,7 @@ import Testing
         #expect(r["code"] == "line_too_long")
         #expect(readsEndOfStream(c))
         #expect(a.handler.commands.isEmpty)
-        #expect(eventually { a.connectionCount == 0 })
+        #expect(pollUntil(timeout: 3) { a.connectionCount == 0 })
     }
 
     @Test func lineLimitIsExact() throws {
@@ -111,14 +112,14 @@ import Testing
         do {
             let c = try a.client()
             try c.send("server drain blue 1.2.3.4:80\nstatus")   // the drain reply is held
-            #expect(eventually { a.handler.commands.count == 1 })
+            #expect(pollUntil(timeout: 3) { a.handler.commands.count == 1 })
             c.close()
         }
         // The late reply goes nowhere; the command sent after it still runs, then the
         // connection goes away.
         usleep(50_000)
         #expect(a.onLoop { a.handler.releaseHeld() } == 1)
-        #expect(eventually { a.connectionCount == 0 })
+        #expect(pollUntil(timeout: 3) { a.connectionCount == 0 })
         #expect(a.handler.commands == ["server drain blue 1.2.3.4:80", "status"])
         #expect(try a.client().request("status")["ok"] == true)
     }
@@ -132,7 +133,7 @@ import Testing
             try c.send("split blue=\(round)\nstats\nsplit green=\(round)")
             c.close()
         }
-        #expect(eventually { a.handler.commands.count == 60 && a.connectionCount == 0 })
+        #expect(pollUntil(timeout: 3) { a.handler.commands.count == 60 && a.connectionCount == 0 })
         #expect(a.handler.commands.filter { $0.hasPrefix("split green=") }.count == 20)
         #expect(a.handler.state.withLock { $0.outstanding } == 0)
     }
@@ -154,7 +155,7 @@ import Testing
         let a = try RunningAdmin(limits: limits)
         defer { a.stop() }
         let idle = try a.client()
-        #expect(eventually { a.connectionCount == 1 })
+        #expect(pollUntil(timeout: 3) { a.connectionCount == 1 })
         usleep(400_000)
         #expect(readsEndOfStream(idle))
         // A command the handler is still working on is not "idle".
@@ -175,7 +176,7 @@ import Testing
         let c = try a.client()
         // 100 replies of 100 KiB = 10 MiB: far beyond the socket buffers plus the cap.
         try c.sendRaw(Array(String(repeating: "help\n", count: 100).utf8))
-        #expect(eventually(5) { a.connectionCount == 0 })
+        #expect(pollUntil(timeout: 5) { a.connectionCount == 0 })
         var replies = 0
         while (try? c.readLine()) != nil { replies += 1 }
         #expect(replies < 100)

@@ -2,6 +2,7 @@ import Admin
 import EventLoop
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// Creating the socket file: stale, live and foreign files, bad paths, groups and other uids.
@@ -103,7 +104,7 @@ import Testing
 
     func connectAs(uid: Int, groups: String?, path: String) throws -> String {
         let ids = ["--reuid", "\(uid)", "--regid", "\(uid)"] + (groups.map { ["--groups", $0] } ?? ["--clear-groups"])
-        let r = try run([Self.setpriv] + ids + [Self.python, "-c", Self.probe, path])
+        let r = try runProgram([Self.setpriv] + ids + [Self.python, "-c", Self.probe, path])
         return (r.output + r.errors).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

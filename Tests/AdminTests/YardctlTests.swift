@@ -1,6 +1,7 @@
 import Admin
 import Foundation
 import Glibc
+import TestSupport
 import Testing
 
 /// The built `yardctl` binary against a test server: exit codes, output and socket selection.
@@ -22,7 +23,7 @@ import Testing
             print("SKIPPED yardctl test: the yardctl binary was not found next to the test bundle (swift build first)")
             return nil
         }
-        return try run([bin] + args, environment: env)
+        return try runProgram([bin] + args, environment: env)
     }
 
     @Test func exitCodesAndOutput() throws {
@@ -51,12 +52,12 @@ import Testing
     }
 
     /// `yardctl` started in the background (nil, like `yardctl`, when the binary is missing).
-    func spawnYardctl(_ args: [String]) throws -> Spawned? {
+    func spawnYardctl(_ args: [String]) throws -> ChildProcess? {
         guard let bin = Self.binary else {
             print("SKIPPED yardctl test: the yardctl binary was not found next to the test bundle (swift build first)")
             return nil
         }
-        return try Spawned([bin] + args, environment: [:])
+        return try ChildProcess(capturing: [bin] + args, environment: [:])
     }
 
     /// "12:34:56 text" → "text"; nil when the line does not start with a time.
@@ -134,7 +135,7 @@ import Testing
         let running = try rolloutReply([:])
         a.handler.script("rollout status", [running])
         guard let p = try spawnYardctl(["-s", a.path, "rollout", "watch"]) else { return }
-        #expect(eventually(10) { a.handler.commands.count >= 3 })
+        #expect(pollUntil(timeout: 10) { a.handler.commands.count >= 3 })
         kill(p.pid, SIGINT)
         let r = try #require(p.finish(within: 10), "yardctl ignored Ctrl-C")
         #expect(r.status == 130)

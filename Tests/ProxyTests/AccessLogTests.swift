@@ -1,6 +1,7 @@
 import Admin
 import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// `access-log PATH [buffer SIZE] [flush D]` on the real `switchyard` process: one line per
@@ -90,6 +91,6 @@ final class AccessLogTests: XCTestCase {
         XCTAssertEqual(f[7], "dead", line)
 
         p.signal(SIGTERM)
-        XCTAssertEqual(p.waitExit(timeout: 10).flatMap(SpawnedProxy.exitCode), 0)
+        XCTAssertEqual(p.waitExit(timeout: 10).flatMap(ChildProcess.exitCode), 0)
     }
 }

@@ -1,6 +1,7 @@
 import Admin
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Every admin command over the real Unix socket (an in-process proxy wired like `switchyard`):
@@ -9,7 +10,7 @@ import XCTest
 final class AdminCommandTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private var upstreams: [LoggingUpstream] = []
-    private var proxies: [InProcessAdminProxy] = []
+    private var proxies: [TestProxy] = []
 
     override func setUpWithError() throws {
         scratch = try ScratchDirectory(prefix: "adm")
@@ -30,15 +31,15 @@ final class AdminCommandTests: XCTestCase {
     }
 
     private func start(_ pools: [(name: String, servers: [String])], split: String, workers: Int = 1,
-                       extra: String = "") throws -> InProcessAdminProxy {
-        let p = try InProcessAdminProxy(config: adminConfigText(pools: pools, split: split, workers: workers, extra: extra),
+                       extra: String = "") throws -> TestProxy {
+        let p = try TestProxy(config: adminConfigText(pools: pools, split: split, workers: workers, extra: extra),
                                         socketPath: scratch.file("admin.sock"))
         proxies.append(p)
         return p
     }
 
     /// Sends `count` GETs to `target` on one connection; the upstream names that answered.
-    private func names(_ proxy: InProcessAdminProxy, _ count: Int, _ target: String = "/x",
+    private func names(_ proxy: TestProxy, _ count: Int, _ target: String = "/x",
                        file: StaticString = #filePath, line: UInt = #line) throws -> [String] {
         let c = try proxy.client(timeout: 5)
         defer { c.close() }
@@ -257,7 +258,7 @@ final class AdminCommandTests: XCTestCase {
 
     /// Two slow requests on two connections to a one-worker proxy with two equal-weight servers:
     /// one lands on each (smooth round robin alternates). Returns the clients waiting for them.
-    private func slowOnEach(_ proxy: InProcessAdminProxy, _ b1: LoggingUpstream, _ b2: LoggingUpstream) throws -> [TestClient] {
+    private func slowOnEach(_ proxy: TestProxy, _ b1: LoggingUpstream, _ b2: LoggingUpstream) throws -> [TestClient] {
         let slowClients = try (0..<2).map { _ in try proxy.client(timeout: 5) }
         for (i, c) in slowClients.enumerated() { try c.send("GET /slow/700/\(i) HTTP/1.1\r\nHost: t\r\n\r\n") }
         XCTAssertTrue(pollUntil(timeout: 3) { b1.delaying.current == 1 && b2.delaying.current == 1 },

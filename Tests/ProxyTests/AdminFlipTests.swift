@@ -1,6 +1,7 @@
 import Admin
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Live control (issue "live control"): flipping the blue/green split through the real admin
@@ -34,7 +35,7 @@ final class AdminFlipTests: XCTestCase {
         let blue = try LoggingUpstream(name: "blue")
         let green = try LoggingUpstream(name: "green")
         defer { blue.stop(); green.stop() }
-        let proxy = try InProcessAdminProxy(
+        let proxy = try TestProxy(
             config: adminConfigText(pools: [("blue", [blue.address]), ("green", [green.address])],
                                     split: "blue=100 green=0", workers: 2),
             socketPath: scratch.file("admin.sock"))
@@ -161,7 +162,7 @@ final class AdminFlipTests: XCTestCase {
         let blue = try LoggingUpstream(name: "blue")
         let green = try LoggingUpstream(name: "green")
         defer { blue.stop(); green.stop() }
-        let proxy = try InProcessAdminProxy(
+        let proxy = try TestProxy(
             config: adminConfigText(pools: [("blue", [blue.address]), ("green", [green.address])],
                                     split: "blue=100 green=0", workers: 1),
             socketPath: scratch.file("admin.sock"))

@@ -1,6 +1,6 @@
 import Admin
-import Foundation
 import Glibc
+import TestSupport
 import XCTest
 
 /// Transactional admin changes: `if-generation N` refuses a change when someone else changed the
@@ -9,7 +9,7 @@ import XCTest
 final class AdminTransactionTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private var upstreams: [LoggingUpstream] = []
-    private var proxy: InProcessAdminProxy?
+    private var proxy: TestProxy?
 
     override func setUpWithError() throws {
         scratch = try ScratchDirectory(prefix: "txn")
@@ -22,10 +22,10 @@ final class AdminTransactionTests: XCTestCase {
         scratch?.remove()
     }
 
-    private func start(group: String? = nil, audit: Bool = false) throws -> InProcessAdminProxy {
+    private func start(group: String? = nil, audit: Bool = false) throws -> TestProxy {
         let b = try LoggingUpstream(name: "blue"), g = try LoggingUpstream(name: "green")
         upstreams += [b, g]
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", [b.address]), ("green", [g.address])], split: "blue=100 green=0"),
             socketPath: scratch.file("admin.sock"), group: group, auditPath: audit ? scratch.file("audit.log") : nil)
         proxy = p
@@ -91,8 +91,8 @@ final class AdminTransactionTests: XCTestCase {
         s=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
         s.sendall(b"split blue=70 green=30\\n"); print(s.makefile().readline().strip())
         """
-        let out = try runProcess(["/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--groups", "1",
-                                  python, "-c", script, p.socketPath])
+        let out = try runProgram(["/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--groups", "1",
+                                  python, "-c", script, p.socketPath], mergeErrors: true, timeout: 10).output
         XCTAssertTrue(out.contains("\"ok\":true"), out)
         let lines = scratch.read("audit.log").split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 2, "one line per change, none for the refused one: \(lines)")
@@ -105,19 +105,5 @@ final class AdminTransactionTests: XCTestCase {
         XCTAssertEqual(other["uid"]?.intValue, 65534, lines[1])
         XCTAssertEqual(other.at("new", "split")?.stringValue, "blue=70 green=30")
         XCTAssertEqual((other["generation_after"]?.intValue ?? 0) - (other["generation_before"]?.intValue ?? 0), 1)
-    }
-
-    private func runProcess(_ argv: [String]) throws -> String {
-        let proc = Process()
-        proc.executableURL = URL(fileURLWithPath: argv[0])
-        proc.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        proc.standardOutput = pipe
-        proc.standardError = pipe
-        try proc.run()
-        let deadline = Date().addingTimeInterval(10)
-        while proc.isRunning && Date() < deadline { usleep(10_000) }
-        if proc.isRunning { kill(proc.processIdentifier, SIGKILL) }
-        return String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 }

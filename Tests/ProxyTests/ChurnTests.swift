@@ -28,7 +28,7 @@ final class ChurnTests: XCTestCase {
     private func churn(extra: String) throws {
         let up = try TestUpstream(name: "blue", behavior: Self.echoTarget)
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
         defer { proxy.stop() }
         let port = proxy.port
 

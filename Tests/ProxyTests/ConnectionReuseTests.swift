@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 
 /// Upstream keep-alive: connections are reused when the upstream allows it, never after it
@@ -6,7 +7,7 @@ final class ConnectionReuseTests: XCTestCase {
     func testUpstreamConnectionIsReusedAcrossRequests() throws {
         let up = try TestUpstream(name: "blue")
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client()
         for i in 0..<50 { XCTAssertEqual(try c.get("/\(i)").text, "blue") }
@@ -19,7 +20,7 @@ final class ConnectionReuseTests: XCTestCase {
             .respond(status: 200, headers: [HTTPHeader("Connection", "close")], body: Array("blue".utf8))
         }
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client()
         for i in 0..<10 {
@@ -39,7 +40,7 @@ final class ConnectionReuseTests: XCTestCase {
             .respondThenClose(status: 200, headers: [], body: Array("blue".utf8))
         }
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client()
         for i in 0..<30 {

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// `switchyard demo`, the README's first command, as a real process: it serves blue's page on
@@ -15,29 +16,23 @@ final class DemoTests: XCTestCase {
         let out = "/tmp/switchyard-demo-test-\(getpid()).log"
         unlink(out)
         defer { unlink(out) }
-        let pid = try spawnChild([binary, "demo", "--port", "\(port)"], outputPath: out)
-        var exited = false
-        defer { if !exited { kill(pid, SIGKILL); var st: Int32 = 0; waitpid(pid, &st, 0) } }
+        let child = try ChildProcess([binary, "demo", "--port", "\(port)"], output: out)
+        defer { child.kill() }
 
         var response: TestResponse?
-        let until = monotonicSeconds() + 10
-        while monotonicSeconds() < until, response == nil {
+        pollUntil(timeout: 10, pollMs: 50) {
             if let c = try? TestClient(port: port, timeout: 2) { response = try? c.get("/") }
-            if response == nil { sleepMilliseconds(50) }
+            return response != nil
         }
         let r = try XCTUnwrap(response, "the demo never answered on \(port):\n\(readWholeFile(out))")
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.header("X-Served-By"), "blue")
 
-        kill(pid, SIGINT)
-        var status: Int32 = 0
-        let deadline = monotonicSeconds() + 5
-        while monotonicSeconds() < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
-            sleepMilliseconds(20)
-        }
+        child.signal(SIGINT)
+        let exit = child.waitExit(timeout: 5)
+        let exited = exit != nil, status = exit ?? 0
         XCTAssertTrue(exited, "the demo did not stop within 5 s of SIGINT:\n\(readWholeFile(out))")
-        XCTAssertEqual(SpawnedProxy.describe(status), SpawnedProxy.describe(0), readWholeFile(out))
+        XCTAssertEqual(ChildProcess.describe(status), ChildProcess.describe(0), readWholeFile(out))
         XCTAssertTrue(readWholeFile(out).contains("SIGINT: graceful shutdown"), readWholeFile(out))
     }
 }

@@ -1,6 +1,7 @@
 import Admin
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Draining (issue "drain") under continuous load: one server with `server drain`, a whole pool
@@ -10,7 +11,7 @@ import XCTest
 final class DrainTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private var upstreams: [LoggingUpstream] = []
-    private var proxy: InProcessAdminProxy?
+    private var proxy: TestProxy?
     private var load: TrafficLoad?
 
     override func setUpWithError() throws {
@@ -33,7 +34,7 @@ final class DrainTests: XCTestCase {
 
     private static let mixedModes: [TrafficLoad.Mode] = [.keepAlive, .keepAlive, .keepAlive, .newConnection, .newConnection, .newConnection]
 
-    private func slowRequest(on target: LoggingUpstream, among all: [LoggingUpstream], proxy: InProcessAdminProxy,
+    private func slowRequest(on target: LoggingUpstream, among all: [LoggingUpstream], proxy: TestProxy,
                              ms: Int) throws -> [TestClient] {
         let (clients, reached) = try sendSlowRequests(reaching: target, among: all, port: proxy.port, ms: ms)
         XCTAssertTrue(reached, "no slow request reached \(target.name) in 20 tries")
@@ -42,7 +43,7 @@ final class DrainTests: XCTestCase {
 
     func testDrainingOneOfTwoBlueServersUnderLoadThenReady() throws {
         let b1 = try upstream("b1"), b2 = try upstream("b2"), g = try upstream("green")
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", [b1.address, b2.address]), ("green", [g.address])],
                                     split: "blue=100 green=0", workers: 2),
             socketPath: scratch.file("admin.sock"))
@@ -102,7 +103,7 @@ final class DrainTests: XCTestCase {
 
     func testDrainingGreenPoolViaSplitUnderLoad() throws {
         let b = try upstream("blue"), g = try upstream("green")
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", [b.address]), ("green", [g.address])],
                                     split: "blue=50 green=50", workers: 2),
             socketPath: scratch.file("admin.sock"))
@@ -144,7 +145,7 @@ final class DrainTests: XCTestCase {
     /// it runs out is cut (503 to its client) and counted in `stats` as drain_cut.
     func testDrainTimeoutCutsWhatIsStillInFlightAndCountsIt() throws {
         let b1 = try upstream("b1"), b2 = try upstream("b2")
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", [b1.address, b2.address])], split: "blue=100",
                                     workers: 1, extra: "timeout drain 300ms\n"),
             socketPath: scratch.file("admin.sock"))

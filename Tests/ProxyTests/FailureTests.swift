@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// Upstream failures: a server killed under load, refused connects, connect retry to another
@@ -22,7 +23,7 @@ final class FailureTests: XCTestCase {
         let b = try TestUpstream(name: "B")
         let green = try TestUpstream(name: "green")
         defer { a.stop(); b.stop(); green.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [a.port, b.port]), ("green", [green.port])],
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [a.port, b.port]), ("green", [green.port])],
                                      split: "blue=100 green=0", extra: "timeout upstream 5s\ntimeout connect 1s\n")
         defer { proxy.stop() }
         let port = proxy.port
@@ -58,11 +59,7 @@ final class FailureTests: XCTestCase {
             })
         }
         func waitForOutcomes(_ count: Int, startedAfter t: Double, timeout: Double) {
-            let until = monotonicSeconds() + timeout
-            while monotonicSeconds() < until {
-                if outcomes.value.filter({ $0.start > t }).count >= count { return }
-                sleepMilliseconds(5)
-            }
+            pollUntil(timeout: timeout) { outcomes.value.filter({ $0.start > t }).count >= count }
         }
         waitForOutcomes(200, startedAfter: 0, timeout: 10)
         let killStart = monotonicSeconds()
@@ -96,7 +93,7 @@ final class FailureTests: XCTestCase {
 
     func testPoolWhoseOnlyServerRefusesAnswers502Quickly() throws {
         let dead = try TestSockets.closedPort()
-        let proxy = try RunningProxy(pools: [("blue", [dead])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [dead])], split: "blue=100")
         defer { proxy.stop() }
         for i in 0..<3 {
             let c = try proxy.client()
@@ -114,7 +111,7 @@ final class FailureTests: XCTestCase {
     func testPoolWhoseServersAllRefuseAnswers502Quickly() throws {
         let dead1 = try TestSockets.closedPort()
         let dead2 = try TestSockets.closedPort()
-        let proxy = try RunningProxy(pools: [("blue", [dead1, dead2])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [dead1, dead2])], split: "blue=100")
         defer { proxy.stop() }
         for i in 0..<3 {
             let c = try proxy.client()
@@ -130,7 +127,7 @@ final class FailureTests: XCTestCase {
         let dead = try TestSockets.closedPort()
         let alive = try TestUpstream(name: "alive")
         defer { alive.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [dead, alive.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [dead, alive.port])], split: "blue=100")
         defer { proxy.stop() }
         // New connections, and many requests on one keep-alive connection: every one succeeds,
         // whichever server the round robin tries first.
@@ -152,7 +149,7 @@ final class FailureTests: XCTestCase {
     func testUpstreamThatNeverAnswersYields504AfterUpstreamTimeout() throws {
         let up = try TestUpstream(name: "hang") { _ in .neverAnswer }
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100", extra: "timeout upstream 300ms\n")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100", extra: "timeout upstream 300ms\n")
         defer { proxy.stop() }
         let c = try proxy.client()
         let t0 = monotonicSeconds()
@@ -169,7 +166,7 @@ final class FailureTests: XCTestCase {
     func testUpstreamClosingWithoutAnswerYields502() throws {
         let up = try TestUpstream(name: "rude") { _ in .closeWithoutAnswer }
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client()
         let r = try c.get("/x")
@@ -182,7 +179,7 @@ final class FailureTests: XCTestCase {
         let up = try TestUpstream(name: "dying") { _ in
             .download(bytes: total, chunked: false, piece: 64 * 1024, pauseMs: 10)
         }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client(timeout: 5)
         try c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n")

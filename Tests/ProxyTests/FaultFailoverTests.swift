@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// Every server of green down (SIGKILLed, taken down by active checks) at split blue=50
@@ -9,7 +10,7 @@ final class FaultFailoverTests: HealthFaultTestCase {
         let blue: PythonUpstream
         let g1: PythonUpstream
         let g2: PythonUpstream
-        let proxy: InProcessAdminProxy
+        let proxy: TestProxy
     }
 
     private func start(failover: Bool) throws -> Setup {
@@ -32,7 +33,7 @@ final class FaultFailoverTests: HealthFaultTestCase {
 
     /// `count` sequential GETs on one keep-alive connection (reconnecting after a close); the
     /// status and X-Upstream of each.
-    private func sequential(_ proxy: InProcessAdminProxy, _ count: Int, tag: String) throws -> [(status: Int, upstream: String?)] {
+    private func sequential(_ proxy: TestProxy, _ count: Int, tag: String) throws -> [(status: Int, upstream: String?)] {
         var out: [(Int, String?)] = []
         var c = try proxy.client(timeout: 5)
         for i in 0..<count {

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// A server that accepts and reads requests but never answers, next to a healthy one: only the

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// A real upstream process SIGKILLed under continuous load: retries within the pool plus passive

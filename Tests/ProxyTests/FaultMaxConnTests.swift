@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// `server ... max-conn 2` in front of a slow upstream (each response takes ~300 ms), one worker:
@@ -15,7 +16,7 @@ final class FaultMaxConnTests: HealthFaultTestCase {
     }
 
     /// `count` GETs at once, each on its own connection, from their own threads.
-    private func concurrentGETs(_ proxy: InProcessAdminProxy, count: Int) -> [Result] {
+    private func concurrentGETs(_ proxy: TestProxy, count: Int) -> [Result] {
         let results = Shared<[Result]>([])
         let port = proxy.port
         let threads = (0..<count).map { i in
@@ -38,7 +39,7 @@ final class FaultMaxConnTests: HealthFaultTestCase {
         return results.value.sorted { $0.index < $1.index }
     }
 
-    private func start(queueTimeout: String) throws -> (PythonUpstream, InProcessAdminProxy) {
+    private func start(queueTimeout: String) throws -> (PythonUpstream, TestProxy) {
         let slow = try upstream("slow", mode: .slow, delayMS: 300)
         let proxy = try proxy(healthConfigText(workers: 1, pools: [("blue", ["server \(slow.address) max-conn 2"])],
                                                split: "blue=100", extra: ["timeout queue \(queueTimeout)", "timeout upstream 5s"]))

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// A server that resets its connection (RST) in the middle of a response, after the head and
@@ -33,7 +34,7 @@ final class FaultResetTests: HealthFaultTestCase {
     }
 
     /// One GET on a fresh connection, read raw until the connection ends.
-    private func rawGET(_ proxy: InProcessAdminProxy, _ target: String, http10: Bool = false) throws -> RawResponse {
+    private func rawGET(_ proxy: TestProxy, _ target: String, http10: Bool = false) throws -> RawResponse {
         let c = try proxy.client(timeout: 5)
         defer { c.close() }
         try c.send("GET \(target) HTTP/1.\(http10 ? 0 : 1)\r\nHost: reset.test\r\n\(http10 ? "Connection: keep-alive\r\n" : "")\r\n")
@@ -48,7 +49,7 @@ final class FaultResetTests: HealthFaultTestCase {
                            end: end, seconds: seconds)
     }
 
-    private func singleServerProxy(_ mode: PythonUpstream.Mode) throws -> (PythonUpstream, InProcessAdminProxy) {
+    private func singleServerProxy(_ mode: PythonUpstream.Mode) throws -> (PythonUpstream, TestProxy) {
         let r = try upstream("R", mode: mode)
         let p = try proxy(healthConfigText(workers: 1, pools: [("blue", ["server \(r.address)", "eject-after off"])],
                                            split: "blue=100", extra: ["timeout upstream 5s"]))

@@ -1,11 +1,12 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// A server that answers every request with 500 (a complete response, passed to the client as
 /// it is, never retried): with `eject-on 5xx` passive detection ejects it after `eject-after`
 /// of them; without, 5xx responses do not count as failures.
 final class FaultStatus5xxTests: HealthFaultTestCase {
-    private func start(ejectOn5xx: Bool) throws -> (PythonUpstream, PythonUpstream, InProcessAdminProxy) {
+    private func start(ejectOn5xx: Bool) throws -> (PythonUpstream, PythonUpstream, TestProxy) {
         let good = try upstream("good")
         let bad = try upstream("bad", mode: .status500)
         let proxy = try proxy(healthConfigText(workers: 1, pools: [
@@ -15,7 +16,7 @@ final class FaultStatus5xxTests: HealthFaultTestCase {
     }
 
     /// Sequential GETs on one keep-alive connection: (status, X-Upstream) of each.
-    private func sequential(_ proxy: InProcessAdminProxy, _ count: Int, tag: String) throws -> [(status: Int, upstream: String?)] {
+    private func sequential(_ proxy: TestProxy, _ count: Int, tag: String) throws -> [(status: Int, upstream: String?)] {
         let c = try proxy.client(timeout: 5)
         defer { c.close() }
         return try (0..<count).map { i in

@@ -5,7 +5,7 @@ final class ForwardingHeaderTests: XCTestCase {
     private func roundTrip(extra: String = "", request: String) throws -> RecordedRequest {
         let up = try TestUpstream(name: "blue")
         defer { up.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
         defer { proxy.stop() }
         let c = try proxy.client()
         try c.send(request)

@@ -1,5 +1,6 @@
 import Admin
 import Glibc
+import TestSupport
 import XCTest
 
 /// Active health checks (`health GET /healthz interval 150ms timeout 100ms rise 2 fall 3`)
@@ -18,7 +19,7 @@ final class HealthCheckTests: HealthFaultTestCase {
     /// rise x interval = 300 ms; asserted below 3x that.
     static let upBound = 3 * (rise * interval)
 
-    private func startPair(extraPoolLines: [String] = []) throws -> (PythonUpstream, PythonUpstream, InProcessAdminProxy) {
+    private func startPair(extraPoolLines: [String] = []) throws -> (PythonUpstream, PythonUpstream, TestProxy) {
         let a = try upstream("A")
         let b = try upstream("B")
         let proxy = try proxy(healthConfigText(workers: 2, pools: [
@@ -32,7 +33,7 @@ final class HealthCheckTests: HealthFaultTestCase {
     }
 
     /// Moderate load (a short pause between requests) so the upstreams answer checks promptly.
-    private func steadyLoad(_ proxy: InProcessAdminProxy, _ prefix: String) -> RecordingLoad {
+    private func steadyLoad(_ proxy: TestProxy, _ prefix: String) -> RecordingLoad {
         let l = load(proxy, [.get(keepAlive: true), .get(keepAlive: true), .get(keepAlive: false)], idPrefix: prefix, pauseMs: 2)
         l.start()
         return l

@@ -1,5 +1,6 @@
 import Admin
 import Glibc
+import TestSupport
 import XCTest
 
 /// `slow-start 2s`: a server that comes into rotation (added at runtime, or back up after

@@ -1,14 +1,15 @@
+import TestSupport
 import XCTest
 
 /// Requests the proxy must refuse itself, before the upstream sees a byte of them (request
 /// smuggling defence), and the body-size limit.
 final class MalformedRequestTests: XCTestCase {
     private var upstream: TestUpstream!
-    private var proxy: RunningProxy!
+    private var proxy: TestProxy!
 
     override func setUpWithError() throws {
         upstream = try TestUpstream(name: "blue")
-        proxy = try RunningProxy(pools: [("blue", [upstream.port])], split: "blue=100")
+        proxy = try TestProxy.dataPlane(pools: [("blue", [upstream.port])], split: "blue=100")
     }
 
     override func tearDown() {
@@ -147,7 +148,7 @@ final class MalformedRequestTests: XCTestCase {
     }
 
     func testBodyOverLimitWithContentLengthIs413AndUpstreamSeesNothing() throws {
-        let limited = try RunningProxy(pools: [("blue", [upstream.port])], split: "blue=100", extra: "limit body-bytes 1k\n")
+        let limited = try TestProxy.dataPlane(pools: [("blue", [upstream.port])], split: "blue=100", extra: "limit body-bytes 1k\n")
         defer { limited.stop() }
         // Within the limit: forwarded.
         let ok = try limited.client()

@@ -1,5 +1,6 @@
 import EventLoop
 import Glibc
+import TestSupport
 import XCTest
 
 /// Request/response semantics through the proxy: pipelining, request bodies, bodiless
@@ -35,11 +36,11 @@ class MessageTests: XCTestCase {
     }
 
     private var upstream: TestUpstream!
-    private var proxy: RunningProxy!
+    private var proxy: TestProxy!
 
     override func setUpWithError() throws {
         upstream = try TestUpstream(name: "blue", behavior: Self.router)
-        proxy = try RunningProxy(pools: [("blue", [upstream.port])], split: "blue=100", extra: Self.extraConfig)
+        proxy = try TestProxy.dataPlane(pools: [("blue", [upstream.port])], split: "blue=100", extra: Self.extraConfig)
     }
 
     override func tearDown() {

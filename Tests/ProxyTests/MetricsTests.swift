@@ -3,6 +3,7 @@ import Balancing
 import EventLoop
 import Glibc
 import Proxy
+import TestSupport
 import XCTest
 
 /// The Prometheus endpoint (`metrics ADDR:PORT`: /metrics, /ready, /live) end to end over real
@@ -253,7 +254,7 @@ final class MetricsTests: XCTestCase {
     // MARK: - the endpoint
 
     func testEndpointsReadyLiveNotFoundAndMethods() throws {
-        let p = try MetricsTestProxy(config: Self.simpleConfig())
+        let p = try TestProxy(config: Self.simpleConfig(), metrics: true)
         defer { p.stop() }
 
         let metrics = try p.metricsRequest("GET", "/metrics")
@@ -290,7 +291,7 @@ final class MetricsTests: XCTestCase {
 
     /// HTTP conformance of the endpoint's answers beyond the status codes (RFC 9110).
     func testEndpointAnswersHEADWithoutBodyAnd405WithAllow() throws {
-        let p = try MetricsTestProxy(config: Self.simpleConfig())
+        let p = try TestProxy(config: Self.simpleConfig(), metrics: true)
         defer { p.stop() }
         // 9.3.2: "the server MUST NOT send content in the response" to HEAD.
         for path in ["/metrics", "/ready", "/live"] {
@@ -310,7 +311,7 @@ final class MetricsTests: XCTestCase {
     /// A client may half-close (FIN) right after a complete request — `printf 'GET /ready ...' | nc`
     /// in a container health check does — and must still get its answer.
     func testEndpointAnswersAClientThatHalfClosesAfterItsRequest() throws {
-        let p = try MetricsTestProxy(config: Self.simpleConfig())
+        let p = try TestProxy(config: Self.simpleConfig(), metrics: true)
         defer { p.stop() }
         var unanswered: [String] = []
         for i in 0..<30 {
@@ -332,13 +333,13 @@ final class MetricsTests: XCTestCase {
     func testReadyTurns503OnceAGracefulShutdownBegins() throws {
         let up = try TestUpstream(name: "blue")
         defer { up.stop() }
-        let p = try MetricsTestProxy(config: Self.simpleConfig(blue: [up.port]))
+        let p = try TestProxy(config: Self.simpleConfig(blue: [up.port]), metrics: true)
         defer { p.stop() }
         XCTAssertEqual(try p.metricsRequest("GET", "/ready").status, 200)
 
-        // A long shutdown-delay: not ready at once, still serving (as main.swift's SIGTERM path).
+        // A long shutdown-delay: not ready at once, still serving (as ProxyDaemon's SIGTERM path).
         let started = p.onControlLoop { () -> Bool in
-            p.proxy.beginShutdown(delayMS: 60_000, drainMS: 1_000, on: p.loop) { _, _ in }
+            p.server.beginShutdown(delayMS: 60_000, drainMS: 1_000, on: p.loop) { _, _ in }
             return true
         }
         XCTAssertEqual(started, true)
@@ -404,7 +405,7 @@ final class MetricsTests: XCTestCase {
         defer { blue.stop(); green.stop() }
         let dead = try TestSockets.closedPort()
         let metricsPort = try TestSockets.closedPort()
-        let p = try MetricsTestProxy(config: """
+        let p = try TestProxy(config: """
             listen 127.0.0.1:0
             workers 2
             metrics 127.0.0.1:\(metricsPort)
@@ -418,7 +419,7 @@ final class MetricsTests: XCTestCase {
             }
             split blue=90 green=10
 
-            """)
+            """, metrics: true)
         defer { p.stop() }
         XCTAssertEqual(p.metricsPort, metricsPort, "MetricsServer binds the `metrics` address of the config")
 
@@ -533,7 +534,7 @@ final class MetricsTests: XCTestCase {
         let blue = try TestUpstream(name: "blue")
         let green = try TestUpstream(name: "green")
         defer { blue.stop(); green.stop() }
-        let p = try MetricsTestProxy(config: Self.simpleConfig(blue: [blue.port], green: [green.port]))
+        let p = try TestProxy(config: Self.simpleConfig(blue: [blue.port], green: [green.port]), metrics: true)
         defer { p.stop() }
         let m0 = try p.scrape(options: .ungrouped)
         XCTAssertEqual(m0.value("switchyard_split_weight", ["pool": "blue"]), 90)
@@ -589,7 +590,7 @@ final class MetricsTests: XCTestCase {
         let blue = try TestUpstream(name: "blue")
         let green = try TestUpstream(name: "green")
         defer { blue.stop(); green.stop() }
-        let p = try MetricsTestProxy(config: Self.simpleConfig(blue: [blue.port], green: [green.port]))
+        let p = try TestProxy(config: Self.simpleConfig(blue: [blue.port], green: [green.port]), metrics: true)
         defer { p.stop() }
         let m0 = try p.scrape(options: .ungrouped)
         XCTAssertEqual(m0.value("switchyard_rollout_active"), 0)
@@ -628,7 +629,7 @@ final class MetricsTests: XCTestCase {
     func testScrapeConformsStrictlyToTheExpositionFormat() throws {
         let blue = try TestUpstream(name: "blue")
         defer { blue.stop() }
-        let p = try MetricsTestProxy(config: Self.simpleConfig(blue: [blue.port], green: [try TestSockets.closedPort()]))
+        let p = try TestProxy(config: Self.simpleConfig(blue: [blue.port], green: [try TestSockets.closedPort()]), metrics: true)
         defer { p.stop() }
         for i in 0..<4 {
             let c = try TestClient(port: p.port, timeout: 5)
@@ -663,7 +664,7 @@ final class MetricsTests: XCTestCase {
     /// (histogram series by their family), with a fitting type, and every label they group or
     /// match by exists.
     func testDashboardAndAlertRulesUseOnlyExposedMetrics() throws {
-        let p = try MetricsTestProxy(config: Self.simpleConfig())
+        let p = try TestProxy(config: Self.simpleConfig(), metrics: true)
         defer { p.stop() }
         let m = try p.scrape(options: .ungrouped)
 
@@ -782,10 +783,10 @@ final class MetricsTests: XCTestCase {
         guard let promtool = metricsFindOnPath("promtool") else {
             throw XCTSkip("promtool is not on PATH (install it with `apt-get install prometheus`); alert rules not validated by promtool")
         }
-        let check = try metricsRunProgram([promtool, "check", "rules", MetricsDeployFiles.alertsPath])
+        let check = try runProgram([promtool, "check", "rules", MetricsDeployFiles.alertsPath], mergeErrors: true, timeout: 20)
         XCTAssertEqual(check.status, 0, check.output)
         XCTAssertTrue(check.output.contains("SUCCESS"), check.output)
-        let unit = try metricsRunProgram([promtool, "test", "rules", MetricsDeployFiles.packageRoot + "/deploy/prometheus/alerts_test.yml"])
+        let unit = try runProgram([promtool, "test", "rules", MetricsDeployFiles.packageRoot + "/deploy/prometheus/alerts_test.yml"], mergeErrors: true, timeout: 20)
         XCTAssertEqual(unit.status, 0, unit.output)
         XCTAssertTrue(unit.output.contains("SUCCESS"), unit.output)
     }
@@ -795,14 +796,14 @@ final class MetricsTests: XCTestCase {
         guard let promtool = metricsFindOnPath("promtool") else {
             throw XCTSkip("promtool is not on PATH (install it with `apt-get install prometheus`); scrape not checked by promtool")
         }
-        let p = try MetricsTestProxy(config: Self.simpleConfig())
+        let p = try TestProxy(config: Self.simpleConfig(), metrics: true)
         defer { p.stop() }
         let r = try p.scrapeText()
         XCTAssertEqual(r.status, 200)
         let dir = try ScratchDirectory(prefix: "sym")
         defer { dir.remove() }
         let path = try dir.write("scrape.txt", r.text)
-        let out = try metricsRunProgram([promtool, "check", "metrics"], stdinPath: path)
+        let out = try runProgram([promtool, "check", "metrics"], input: path, mergeErrors: true, timeout: 20)
         XCTAssertEqual(out.status, 0, "promtool check metrics:\n\(out.output)")
     }
 

@@ -1,5 +1,6 @@
 import Admin
 import Glibc
+import TestSupport
 import XCTest
 
 /// Reload (SIGHUP and the admin `reload` command) on the real `switchyard` process.

@@ -1,6 +1,7 @@
 import Admin
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Rollouts the proxy runs itself, end to end: real upstreams on 127.0.0.1, paced client
@@ -10,7 +11,7 @@ import XCTest
 final class RolloutTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private var upstreams: [TestUpstream] = []
-    private var proxy: InProcessAdminProxy?
+    private var proxy: TestProxy?
     private var load: PacedLoad?
 
     override func setUpWithError() throws {
@@ -28,11 +29,11 @@ final class RolloutTests: XCTestCase {
     /// Blue and green upstreams (green answering by `green`), a 2-worker proxy at blue=100.
     private func start(green: @escaping UpstreamBehavior = TestUpstream.named("green"),
                        blue: @escaping UpstreamBehavior = TestUpstream.named("blue"),
-                       extra: String = "") throws -> InProcessAdminProxy {
+                       extra: String = "") throws -> TestProxy {
         let b = try TestUpstream(name: "blue", behavior: blue)
         let g = try TestUpstream(name: "green", behavior: green)
         upstreams += [b, g]
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", ["127.0.0.1:\(b.port)"]), ("green", ["127.0.0.1:\(g.port)"])],
                                     split: "blue=100 green=0", workers: 2, extra: extra),
             socketPath: scratch.file("admin.sock"))
@@ -40,7 +41,7 @@ final class RolloutTests: XCTestCase {
         return p
     }
 
-    private func startLoad(_ p: InProcessAdminProxy, clients: Int, rate: Double) -> PacedLoad {
+    private func startLoad(_ p: TestProxy, clients: Int, rate: Double) -> PacedLoad {
         let l = PacedLoad(port: p.port, clients: clients, ratePerClient: rate)
         load = l
         l.start()
@@ -48,14 +49,14 @@ final class RolloutTests: XCTestCase {
     }
 
     /// Polls `rollout status` until the rollout's state is one of `states` (bounded).
-    private func waitForState(_ p: InProcessAdminProxy, _ states: Set<String>, timeout: Double) throws -> JSONValue? {
-        let until = monotonicSeconds() + timeout
-        while monotonicSeconds() < until {
+    private func waitForState(_ p: TestProxy, _ states: Set<String>, timeout: Double) throws -> JSONValue? {
+        var reached: JSONValue?
+        try pollUntil(timeout: timeout, pollMs: 50) {
             let r = try p.request("rollout status")
-            if let s = r["rollout"]?["state"]?.stringValue, states.contains(s) { return r["rollout"] }
-            sleepMilliseconds(50)
+            if let s = r["rollout"]?["state"]?.stringValue, states.contains(s) { reached = r["rollout"] }
+            return reached != nil
         }
-        return nil
+        return reached
     }
 
     func testAHealthyRolloutCompletesEveryStepWithoutAClientError() throws {
@@ -175,7 +176,7 @@ final class RolloutTests: XCTestCase {
         let b = try TestUpstream(name: "blue"), g = try TestUpstream(name: "green")
         upstreams += [b, g]
         let auditPath = scratch.file("audit.log")
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", ["127.0.0.1:\(b.port)"]), ("green", ["127.0.0.1:\(g.port)"])],
                                     split: "blue=100 green=0",
                                     extra: "rollout canary {\n  to green\n  steps 2,30,100\n  hold 7m\n  min-requests 42\n}\n"),

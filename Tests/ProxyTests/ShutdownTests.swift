@@ -1,5 +1,6 @@
 import Admin
 import Glibc
+import TestSupport
 import XCTest
 
 /// Graceful shutdown of the real `switchyard` process: SIGTERM drains requests in flight, a
@@ -103,7 +104,7 @@ final class ShutdownTests: XCTestCase {
         let exit = p.waitExit(timeout: 7)
         let exitedAfter = monotonicSeconds() - t0
         XCTAssertNotNil(exit, "still running \(threeDecimals(exitedAfter)) s after SIGTERM")
-        XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 0, "exit: \(exit.map(SpawnedProxy.describe) ?? "none")")
+        XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 0, "exit: \(exit.map(ChildProcess.describe) ?? "none")")
         XCTAssertLessThan(exitedAfter, 5.0, "must exit within the drain timeout (5 s)")
         XCTAssertGreaterThan(exitedAfter, 0.7, "exited before the slow requests could finish")
 
@@ -148,7 +149,7 @@ final class ShutdownTests: XCTestCase {
             XCTAssertEqual(try slow[0].readResponse().status, 200)
             slow[0].close()
             let exit = p.waitExit(timeout: 7)
-            XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 0, "round \(round): \(exit.map(SpawnedProxy.describe) ?? "still running")")
+            XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 0, "round \(round): \(exit.map(ChildProcess.describe) ?? "still running")")
             p.kill()
             unlink(socketPath)
         }
@@ -183,7 +184,7 @@ final class ShutdownTests: XCTestCase {
         holder.close()
         queued.close()
         let exit = p.waitExit(timeout: 7)
-        XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 0, "exit: \(exit.map(SpawnedProxy.describe) ?? "still running")")
+        XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 0, "exit: \(exit.map(ChildProcess.describe) ?? "still running")")
     }
 
     func testSecondSigtermDuringDrainExitsAtOnceWithStatusOne() throws {
@@ -198,7 +199,7 @@ final class ShutdownTests: XCTestCase {
         let exit = p.waitExit(timeout: 3)
         let took = monotonicSeconds() - t1
         XCTAssertNotNil(exit, "still running after a second SIGTERM")
-        XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 1, "exit: \(exit.map(SpawnedProxy.describe) ?? "none")")
+        XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 1, "exit: \(exit.map(ChildProcess.describe) ?? "none")")
         XCTAssertLessThan(took, 0.5, "the second SIGTERM must exit at once")
         XCTAssertTrue(p.stderr.contains("second signal"), "stderr:\n\(p.stderr)")
         for c in slow { c.close() }
@@ -227,7 +228,7 @@ final class ShutdownTests: XCTestCase {
 
         let attempts = prober.finish(timeout: 4)
         let exit = p.waitExit(timeout: 5)
-        XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 0, "exit: \(exit.map(SpawnedProxy.describe) ?? "still running")")
+        XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 0, "exit: \(exit.map(ChildProcess.describe) ?? "still running")")
         XCTAssertEqual(broken(attempts, since: t0), [], "connections cut instead of refused or served")
 
         let servedAfter = attempts.filter { $0.start >= t0 && $0.outcome == .served(200) }.map { $0.start - t0 }
@@ -275,7 +276,7 @@ final class ShutdownTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(closedAfter, 0.95, "closed before the drain timeout")
         XCTAssertLessThan(closedAfter, 3.0, "closed long after the drain timeout")
         let exit = p.waitExit(timeout: 3)
-        XCTAssertEqual(exit.flatMap(SpawnedProxy.exitCode), 0, "exit: \(exit.map(SpawnedProxy.describe) ?? "still running")")
+        XCTAssertEqual(exit.flatMap(ChildProcess.exitCode), 0, "exit: \(exit.map(ChildProcess.describe) ?? "still running")")
         XCTAssertTrue(p.stderr.contains("drain timeout reached"), "stderr:\n\(p.stderr)")
         print("tunnel at SIGTERM: closed \(threeDecimals(closedAfter)) s after SIGTERM (\(end))")
     }

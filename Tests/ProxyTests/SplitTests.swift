@@ -7,7 +7,7 @@ final class SplitTests: XCTestCase {
         let blue = try TestUpstream(name: "blue")
         let green = try TestUpstream(name: "green")
         defer { blue.stop(); green.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [blue.port]), ("green", [green.port])], split: "blue=90 green=10",
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [blue.port]), ("green", [green.port])], split: "blue=90 green=10",
                                      extra: "timeout upstream 5s\n")
         defer { proxy.stop() }
 
@@ -45,7 +45,7 @@ final class SplitTests: XCTestCase {
         let text = { (split: String) in
             proxyConfigText(pools: [("blue", [blue.port]), ("green", [green.port])], split: split)
         }
-        let proxy = try RunningProxy(config: text("blue=100 green=0"))
+        let proxy = try TestProxy.dataPlane(config: text("blue=100 green=0"))
         defer { proxy.stop() }
 
         let client = try proxy.client()
@@ -80,7 +80,7 @@ final class SplitTests: XCTestCase {
         let old = try TestUpstream(name: "old")
         let new = try TestUpstream(name: "new")
         defer { old.stop(); new.stop() }
-        let proxy = try RunningProxy(pools: [("blue", [old.port])], split: "blue=100")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [old.port])], split: "blue=100")
         defer { proxy.stop() }
         let c = try proxy.client()
         for i in 0..<5 { XCTAssertEqual(try c.get("/a/\(i)").text, "old") }

@@ -2,6 +2,7 @@ import Admin
 import Foundation
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 /// Colour-sticky shoppers (`sticky cookie NAME key FILE`), end to end: 1,000 simulated
@@ -11,7 +12,7 @@ import XCTest
 final class StickyTests: XCTestCase {
     private var scratch: ScratchDirectory!
     private var upstreams: [TestUpstream] = []
-    private var proxy: InProcessAdminProxy?
+    private var proxy: TestProxy?
 
     override func setUpWithError() throws {
         scratch = try ScratchDirectory(prefix: "sticky")
@@ -24,11 +25,11 @@ final class StickyTests: XCTestCase {
         scratch?.remove()
     }
 
-    private func start(workers: Int = 2) throws -> InProcessAdminProxy {
+    private func start(workers: Int = 2) throws -> TestProxy {
         let b = try TestUpstream(name: "blue"), g = try TestUpstream(name: "green")
         upstreams += [b, g]
         let key = try scratch.write("sticky.key", "c3dpdGNoeWFyZC10ZXN0LWtleS0wMTIzNDU2Nzg5YWJjZGVm\n")
-        let p = try InProcessAdminProxy(
+        let p = try TestProxy(
             config: adminConfigText(pools: [("blue", ["127.0.0.1:\(b.port)"]), ("green", ["127.0.0.1:\(g.port)"])],
                                     split: "blue=100 green=0", workers: workers,
                                     extra: "sticky cookie SYCOLOUR key \(key) max-age 1h\n"),
@@ -65,7 +66,7 @@ final class StickyTests: XCTestCase {
 
     /// `shoppers` shoppers, `rounds` requests each, interleaved (round by round) over
     /// `threads` keep-alive connections: connections are not shoppers, the cookie is.
-    private func shop(_ p: InProcessAdminProxy, shoppers: inout [Shopper], rounds: Int, threads: Int) throws {
+    private func shop(_ p: TestProxy, shoppers: inout [Shopper], rounds: Int, threads: Int) throws {
         let jars = Shared(shoppers)
         let errors = Shared<[String]>([])
         var workers: [TestThread] = []
@@ -172,13 +173,13 @@ extension StickyTests {
     /// start, and at a reload (which then changes nothing).
     func testKeyFileErrorsAreConfigErrorsWithFileAndLine() throws {
         let conf = try scratch.write("proxy.conf", "listen 127.0.0.1:1\npool blue {\n  server 127.0.0.1:2\n}\nsticky cookie SY key \(scratch.file("missing.key"))\n")
-        let missing = try metricsRunProgram([SpawnedProxy.binaryPath, "check", "--config", conf])
+        let missing = try runProgram([SpawnedProxy.binaryPath, "check", "--config", conf], mergeErrors: true, timeout: 20)
         XCTAssertEqual(missing.status, 1, missing.output)
         XCTAssertTrue(missing.output.contains("\(conf):5: sticky: cannot read the key file"), missing.output)
 
         let short = try scratch.write("short.key", "too short\n")
         let conf2 = try scratch.write("proxy2.conf", "listen 127.0.0.1:1\npool blue {\n  server 127.0.0.1:2\n}\nsticky cookie SY key \(short)\n")
-        let weak = try metricsRunProgram([SpawnedProxy.binaryPath, "check", "--config", conf2])
+        let weak = try runProgram([SpawnedProxy.binaryPath, "check", "--config", conf2], mergeErrors: true, timeout: 20)
         XCTAssertEqual(weak.status, 1, weak.output)
         XCTAssertTrue(weak.output.contains("\(conf2):5: sticky: the key file \(short) holds less than 32 bytes"), weak.output)
 

@@ -8,8 +8,8 @@ final class StreamingTests: XCTestCase {
     static let fiftyMB = 50 * 1024 * 1024
     static let rssLimit = 32 * 1024 * 1024
 
-    private func startProxy(_ up: TestUpstream, extra: String = "") throws -> RunningProxy {
-        try RunningProxy(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
+    private func startProxy(_ up: TestUpstream, extra: String = "") throws -> TestProxy {
+        try TestProxy.dataPlane(pools: [("blue", [up.port])], split: "blue=100", extra: extra)
     }
 
     /// Sends `total` bytes of Pattern as a chunked body (varied chunk sizes) on `fd` from its own
@@ -274,7 +274,7 @@ final class ChunkedExactFillTests: XCTestCase {
             sleepMilliseconds(500)
         }
         defer { upstream.join() }
-        let proxy = try RunningProxy(pools: [("blue", [upstreamPort])], split: "blue=1")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [upstreamPort])], split: "blue=1")
         defer { proxy.stop() }
         let c = try proxy.client(timeout: 5)
         let r = try c.get("/exact")
@@ -333,7 +333,7 @@ extension ChunkedExactFillTests {
             }
         }
         defer { upstream.join() }
-        let proxy = try RunningProxy(pools: [("blue", [upstreamPort])], split: "blue=1")
+        let proxy = try TestProxy.dataPlane(pools: [("blue", [upstreamPort])], split: "blue=1")
         defer { proxy.stop() }
         let c = try proxy.client(timeout: 5)
         for (i, body) in expected.value.enumerated() {

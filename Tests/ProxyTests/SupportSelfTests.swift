@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 import XCTest
 
 /// Checks of the test infrastructure itself, without the proxy, so that a proxy test failure is

@@ -4,154 +4,10 @@ import EventLoop
 import Glibc
 import Proxy
 import Synchronization
+import TestSupport
 
-// Support for the admin / drain / reload / shutdown tests: a scratch directory, an in-process
-// proxy with its real admin socket (wired as `switchyard`'s main.swift does), upstreams that
-// log when each request arrived, and small JSON helpers.
-
-/// A fresh directory under /tmp (short, so a Unix socket path inside it fits in sun_path),
-/// removed with everything in it by `remove()`.
-final class ScratchDirectory: @unchecked Sendable {
-    let path: String
-
-    init(prefix: String = "syt") throws {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard made != nil else { throw TestSocketError.system("mkdtemp", errno) }
-        path = String(cString: template)
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    /// Writes `text` to `name` atomically (temp file + rename), so a concurrent reader (a proxy
-    /// reloading on SIGHUP) never sees half a file. Returns the full path.
-    @discardableResult
-    func write(_ name: String, _ text: String) throws -> String {
-        let final = file(name)
-        let tmp = final + ".tmp"
-        guard let f = fopen(tmp, "w") else { throw TestSocketError.system("fopen \(tmp)", errno) }
-        let bytes = Array(text.utf8)
-        let n = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, f) }
-        fclose(f)
-        guard n == bytes.count else { throw TestSocketError.system("fwrite \(tmp)", EIO) }
-        guard rename(tmp, final) == 0 else { throw TestSocketError.system("rename \(tmp)", errno) }
-        return final
-    }
-
-    func read(_ name: String) -> String { readWholeFile(file(name)) }
-
-    func remove() {
-        guard let d = opendir(path) else { return }
-        var names: [String] = []
-        while let e = readdir(d) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(d)
-        for n in names { unlink(file(n)) }
-        rmdir(path)
-    }
-}
-
-/// The whole file as text ("" if it cannot be opened).
-func readWholeFile(_ path: String) -> String {
-    guard let f = fopen(path, "r") else { return "" }
-    defer { fclose(f) }
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65536)
-    while true {
-        let n = fread(&chunk, 1, chunk.count, f)
-        if n <= 0 { break }
-        out.append(contentsOf: chunk[0..<n])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-/// Runs `body` on `loop`'s thread and waits (bounded by `timeout`) for its result.
-func runOnLoop<T: Sendable>(_ loop: EventLoop, timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
-    let box = Shared<T?>(nil)
-    loop.execute { box.set(body()) }
-    let until = monotonicSeconds() + timeout
-    while monotonicSeconds() < until {
-        if let v = box.value { return v }
-        sleepMilliseconds(1)
-    }
-    return box.value
-}
-
-/// A proxy running in this process plus its admin socket on a control loop of its own, wired the
-/// way `runProxy` in Sources/switchyard/main.swift does it (ProxyControl + AdminBridge +
-/// AdminServer on one EventLoop run by a LoopThread).
-final class InProcessAdminProxy: @unchecked Sendable {
-    let proxy: ProxyServer
-    let control: ProxyControl
-    let bridge: AdminBridge
-    let loop: EventLoop
-    let admin: AdminServer
-    let socketPath: String
-    let port: UInt16
-    private var thread: LoopThread?
-
-    init(config text: String, socketPath: String, group: String? = nil, auditPath: String? = nil) throws {
-        Log.quiet = getenv("PROXYTESTS_LOG") == nil
-        let config = try ConfigParser.parse(text, file: "test.conf")
-        proxy = try ProxyServer(config: config)
-        try proxy.start()
-        port = proxy.listenAddresses[0].port
-        loop = try EventLoop(index: -1, bufferSize: 4096)
-        control = ProxyControl(proxy: proxy, control: loop, version: "test-version")
-        bridge = AdminBridge(control: control)
-        self.socketPath = socketPath
-        do {
-            if let auditPath { bridge.audit = try AuditLog(path: auditPath) }
-            // Created before the loop runs, so this thread may register it.
-            admin = try AdminServer(path: socketPath, group: group, loop: loop, handler: bridge)
-        } catch {
-            proxy.stop()
-            throw error
-        }
-        let loop = self.loop
-        thread = LoopThread {
-            loop.run()
-            loop.closeAll()
-        }
-    }
-
-    /// A new admin connection (blocking, every operation bounded by `timeout`).
-    func adminClient(timeout: Double = 5) throws -> AdminClient {
-        try AdminClient(path: socketPath, timeout: timeout)
-    }
-
-    /// One command on a fresh connection.
-    func request(_ line: String) throws -> JSONValue {
-        let c = try adminClient()
-        defer { c.close() }
-        return try c.request(line)
-    }
-
-    func client(timeout: Double = 10) throws -> TestClient {
-        try TestClient(port: port, timeout: timeout)
-    }
-
-    /// Runs `body` on the control loop's thread and waits (bounded) for its result.
-    func onControlLoop<T: Sendable>(timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
-        runOnLoop(loop, timeout: timeout, body)
-    }
-
-    func stop() {
-        guard let t = thread else { return }
-        thread = nil
-        let admin = self.admin
-        loop.execute { admin.close() }
-        loop.stop()
-        t.join()
-        proxy.stop()
-    }
-
-    deinit { stop() }
-}
+// Support for the admin / drain / reload / shutdown tests (their proxy is a `TestProxy` with an
+// admin socket): upstreams that log when each request arrived, and small JSON helpers.
 
 // MARK: upstreams that log arrival times
 
@@ -209,12 +65,7 @@ final class LoggingUpstream: @unchecked Sendable {
     /// Waits (bounded) until `predicate` holds for the log.
     @discardableResult
     func waitUntil(timeout: Double = 5, _ predicate: ([Arrival]) -> Bool) -> Bool {
-        let until = monotonicSeconds() + timeout
-        while monotonicSeconds() < until {
-            if predicate(log.value) { return true }
-            sleepMilliseconds(2)
-        }
-        return predicate(log.value)
+        pollUntil(timeout: timeout, pollMs: 2) { predicate(log.value) }
     }
 
     func stop() { upstream.stop() }
@@ -243,17 +94,6 @@ extension JSONValue {
     func server(pool: String, address: String) -> JSONValue? {
         servers(pool: pool).first { $0["address"]?.stringValue == address }
     }
-}
-
-/// Polls `body` every few milliseconds until it returns true or `timeout` passes.
-@discardableResult
-func pollUntil(timeout: Double = 5, pollMs: Int = 5, _ body: () throws -> Bool) rethrows -> Bool {
-    let until = monotonicSeconds() + timeout
-    while monotonicSeconds() < until {
-        if try body() { return true }
-        sleepMilliseconds(pollMs)
-    }
-    return try body()
 }
 
 /// Config text for the admin/drain/reload/shutdown tests: one listener, workers, optional admin socket, pools, split.

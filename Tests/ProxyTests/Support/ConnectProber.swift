@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// Threads that keep opening new connections to a proxy that is shutting down, each sending one
 /// GET and reading the answer, and record how every attempt ended: refused at connect, served

@@ -1,17 +1,18 @@
 import Admin
 import Glibc
 import Synchronization
+import TestSupport
 import XCTest
 
 // Support for the Health*Tests and Fault*Tests: a test case base that owns a scratch directory,
-// real upstream processes (Fixtures/upstream.py) and in-process proxies with ProxyControl (so
-// health checking runs) and an admin socket; a load generator that records every request's
+// real upstream processes (Fixtures/upstream.py) and in-process proxies (whole daemons, so
+// health checking runs) with an admin socket; a load generator that records every request's
 // outcome; and checks over the upstreams' request logs.
 
 class HealthFaultTestCase: XCTestCase {
     private(set) var scratch: ScratchDirectory!
     private var upstreams: [PythonUpstream] = []
-    private var proxies: [InProcessAdminProxy] = []
+    private var proxies: [TestProxy] = []
     private var loads: [RecordingLoad] = []
 
     override func setUpWithError() throws {
@@ -44,14 +45,14 @@ class HealthFaultTestCase: XCTestCase {
 
     /// An in-process proxy with ProxyControl (health checks, passive ejection, slow start,
     /// failover) and its admin socket, stopped at teardown.
-    func proxy(_ config: String) throws -> InProcessAdminProxy {
-        let p = try InProcessAdminProxy(config: config, socketPath: scratch.file("admin.sock"))
+    func proxy(_ config: String) throws -> TestProxy {
+        let p = try TestProxy(config: config, socketPath: scratch.file("admin.sock"))
         proxies.append(p)
         return p
     }
 
     /// A load generator (not started), stopped at teardown if the test did not stop it.
-    func load(_ proxy: InProcessAdminProxy, _ clients: [RecordingLoad.Client], idPrefix: String,
+    func load(_ proxy: TestProxy, _ clients: [RecordingLoad.Client], idPrefix: String,
               pauseMs: Int = 0, ioTimeout: Double = 5) -> RecordingLoad {
         let l = RecordingLoad(port: proxy.port, clients: clients, idPrefix: idPrefix, pauseMs: pauseMs, ioTimeout: ioTimeout)
         loads.append(l)
@@ -76,29 +77,10 @@ func healthConfigText(workers: Int = 1, pools: [(name: String, lines: [String])]
 
 // MARK: status
 
-extension InProcessAdminProxy {
-    /// The `status` reply (throws when the admin socket does not answer).
-    func status() throws -> JSONValue {
-        let s = try request("status")
-        guard s.isOK else { throw SpawnedProxy.SpawnError("status failed: \(s.encoded())") }
-        return s
-    }
-
+extension TestProxy {
     /// `health` of one server in `status` ("up", "down", "ejected", "awaiting-check", "probation").
     func health(pool: String, _ u: PythonUpstream) throws -> String? {
         try status().server(pool: pool, address: u.address)?["health"]?.stringValue
-    }
-
-    /// Polls `status` until `predicate` holds (or `timeout` passes); returns the time it first
-    /// held (monotonic seconds), or nil. Polls every `pollMs`.
-    func waitForStatus(timeout: Double, pollMs: Int = 10, _ predicate: (JSONValue) -> Bool) throws -> Double? {
-        let until = monotonicSeconds() + timeout
-        while true {
-            let s = try status()
-            if predicate(s) { return monotonicSeconds() }
-            if monotonicSeconds() > until { return nil }
-            sleepMilliseconds(pollMs)
-        }
     }
 
     /// Polls until the server's `health` is `state`; the time it was first seen, or nil.

@@ -5,59 +5,10 @@ import Glibc
 import Proxy
 import XCTest
 
-// Support for MetricsTests: an in-process proxy with its ProxyControl and MetricsServer on a
-// control loop of their own (wired as Sources/switchyard/main.swift does it), a scrape client,
-// the metric names the deploy/ files use, and a small process runner for promtool.
+// Support for MetricsTests (their proxy is a `TestProxy` with a metrics listener): a scrape
+// client, the metric names the deploy/ files use, and finding promtool.
 
-/// A proxy running in this process with `/metrics`, `/ready` and `/live` served by a real
-/// MetricsServer on a control EventLoop thread.
-final class MetricsTestProxy: @unchecked Sendable {
-    let proxy: ProxyServer
-    let control: ProxyControl
-    let loop: EventLoop
-    let metrics: MetricsServer
-    /// The proxy's (first) listener port.
-    let port: UInt16
-    /// The port MetricsServer bound.
-    let metricsPort: UInt16
-    private var thread: LoopThread?
-
-    /// `config` may carry `metrics ADDR:PORT` (as main.swift reads it); without it the server
-    /// binds 127.0.0.1 on an ephemeral port.
-    init(config text: String) throws {
-        Log.quiet = getenv("PROXYTESTS_LOG") == nil
-        let config = try ConfigParser.parse(text, file: "metrics-test.conf")
-        proxy = try ProxyServer(config: config)
-        try proxy.start()
-        port = proxy.listenAddresses[0].port
-        do {
-            loop = try EventLoop(index: -1, bufferSize: 4096)
-        } catch {
-            proxy.stop()
-            throw error
-        }
-        control = ProxyControl(proxy: proxy, control: loop, version: "metrics-test")
-        do {
-            // Created before the loop runs, so this thread may register it.
-            metrics = try MetricsServer(address: config.metrics ?? SocketAddressSpec(host: "127.0.0.1", port: 0),
-                                        control: control)
-        } catch {
-            proxy.stop()
-            throw error
-        }
-        metricsPort = metrics.port
-        let loop = self.loop
-        thread = LoopThread {
-            loop.run()
-            loop.closeAll()
-        }
-    }
-
-    /// Runs `body` on the control loop's thread and waits (bounded) for its result.
-    func onControlLoop<T: Sendable>(timeout: Double = 5, _ body: @escaping @Sendable () -> T) -> T? {
-        runOnLoop(loop, timeout: timeout, body)
-    }
-
+extension TestProxy {
     /// One request to the metrics endpoint on a fresh connection (it answers one per connection).
     func metricsRequest(_ method: String = "GET", _ target: String, body: String? = nil,
                         timeout: Double = 5) throws -> TestResponse {
@@ -81,18 +32,6 @@ final class MetricsTestProxy: @unchecked Sendable {
         guard r.status == 200 else { throw MetricsTestError("GET /metrics answered \(r.status): \(r.text)") }
         return try PrometheusTextParser.parse(r.text, options: options)
     }
-
-    func stop() {
-        guard let t = thread else { return }
-        thread = nil
-        let metrics = self.metrics
-        loop.execute { metrics.close() }
-        loop.stop()
-        t.join()
-        proxy.stop()
-    }
-
-    deinit { stop() }
 }
 
 struct MetricsTestError: Error, CustomStringConvertible {
@@ -226,7 +165,7 @@ extension StringProtocol {
     }
 }
 
-// MARK: running a program (promtool)
+// MARK: finding promtool
 
 /// The full path of `name` in a directory of $PATH, if it is there and executable.
 func metricsFindOnPath(_ name: String) -> String? {
@@ -236,40 +175,4 @@ func metricsFindOnPath(_ name: String) -> String? {
         if access(candidate, X_OK) == 0 { return candidate }
     }
     return nil
-}
-
-/// Runs `argv` (argv[0] a full path) with stdin from `stdinPath` (or /dev/null), stdout and
-/// stderr together captured, killed after `timeout` seconds. Returns the exit status (-1 if
-/// killed or abnormal) and the output.
-func metricsRunProgram(_ argv: [String], stdinPath: String? = nil, timeout: Double = 20) throws -> (status: Int32, output: String) {
-    let scratch = try ScratchDirectory(prefix: "sym")
-    defer { scratch.remove() }
-    let outPath = scratch.file("out")
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, stdinPath ?? "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    let cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-    defer { for a in cargs { free(a) } }
-    var pid: pid_t = 0
-    let r = posix_spawn(&pid, argv[0], &actions, nil, cargs, environ)
-    guard r == 0 else { throw MetricsTestError("posix_spawn \(argv[0]): \(String(cString: strerror(r)))") }
-    var status: Int32 = 0
-    let until = monotonicSeconds() + timeout
-    var exited = false
-    while monotonicSeconds() < until {
-        let w = waitpid(pid, &status, WNOHANG)
-        if w == pid { exited = true; break }
-        sleepMilliseconds(10)
-    }
-    if !exited {
-        kill(pid, SIGKILL)
-        waitpid(pid, &status, 0)
-        return (-1, readWholeFile(outPath) + "\n(killed after \(timeout) s)")
-    }
-    // WIFEXITED / WEXITSTATUS by hand (the C macros are not imported).
-    let code: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -1
-    return (code, readWholeFile(outPath))
 }

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import TestSupport
 
 /// Paced GET traffic for rollout tests: `clients` keep-alive connections, each sending at
 /// `ratePerClient` requests/s, recording every outcome with its time (monotonic seconds) so a

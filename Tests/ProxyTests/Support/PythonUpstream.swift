@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// One line of a `Fixtures/upstream.py` request log: a request as the upstream process saw its
 /// head arrive.
@@ -41,7 +42,7 @@ struct UpstreamLogEntry: Sendable, CustomStringConvertible {
 /// `Tests/ProxyTests/Fixtures/upstream.py` run as a child process: a real upstream that can be
 /// SIGKILLed, made to hang, reset mid-response, answer slowly or fail its health checks. Every
 /// request it receives is in its log file. Always `kill()` it (teardown does, by PID; so does
-/// `deinit`).
+/// `deinit`, the `ChildProcess`'s).
 final class PythonUpstream: @unchecked Sendable {
     enum Mode: String {
         case normal, slow, status500, hang
@@ -52,11 +53,11 @@ final class PythonUpstream: @unchecked Sendable {
     }
 
     let name: String
-    let pid: pid_t
+    let child: ChildProcess
     let port: UInt16
     let logPath: String
-    let stderrPath: String
-    private let exitStatus = Shared<Int32?>(nil)
+    var pid: pid_t { child.pid }
+    var stderrPath: String { child.outputPath }
 
     var address: String { "127.0.0.1:\(port)" }
 
@@ -83,7 +84,6 @@ final class PythonUpstream: @unchecked Sendable {
         self.name = name
         let tag = "\(name)-\(PythonUpstream.sequence.next())"
         logPath = scratch.file("\(tag).log")
-        stderrPath = scratch.file("\(tag).err")
         let readyPath = scratch.file("\(tag).ready")
         unlink(readyPath)
 
@@ -91,54 +91,34 @@ final class PythonUpstream: @unchecked Sendable {
         let args = [python, "-u", Self.scriptPath, "--name", name, "--mode", mode.rawValue, "--port", "\(port)",
                     "--delay-ms", "\(delayMS)", "--healthz-status", "\(healthzStatus)",
                     "--log", logPath, "--ready-file", readyPath]
-        let child = try spawnChild(args, outputPath: stderrPath, searchPath: true)
-        pid = child
+        let child = try ChildProcess(args, output: scratch.file("\(tag).err"), searchPath: true)
+        self.child = child
 
-        let until = monotonicSeconds() + startTimeout
         var bound: UInt16 = 0
-        while true {
-            var st: Int32 = 0
-            if waitpid(child, &st, WNOHANG) == child {
-                throw SpawnedProxy.SpawnError("upstream \(name) exited during startup (\(SpawnedProxy.describe(st))); stderr:\n\(readWholeFile(stderrPath))")
-            }
-            let text = readWholeFile(readyPath).filter { $0.isNumber }
-            if let p = UInt16(text), p != 0 { bound = p; break }
-            if monotonicSeconds() > until {
-                _ = Glibc.kill(child, SIGKILL)
-                var st: Int32 = 0
-                _ = waitpid(child, &st, 0)
-                throw SpawnedProxy.SpawnError("upstream \(name) did not start within \(startTimeout) s; stderr:\n\(readWholeFile(stderrPath))")
-            }
-            sleepMilliseconds(5)
+        let ready = pollUntil(timeout: startTimeout) {
+            if child.pollExit() != nil { return true }
+            if let p = UInt16(readWholeFile(readyPath).filter { $0.isNumber }), p != 0 { bound = p }
+            return bound != 0
+        }
+        if bound == 0, let st = child.pollExit() {
+            throw TestSupportError("upstream \(name) exited during startup (\(ChildProcess.describe(st))); stderr:\n\(child.output)")
+        }
+        if !ready {
+            child.kill()
+            throw TestSupportError("upstream \(name) did not start within \(startTimeout) s; stderr:\n\(child.output)")
         }
         self.port = bound
     }
 
     private static let sequence = SequenceCounter()
 
-    /// The raw wait status once the process has exited (reaps it).
-    @discardableResult
-    func pollExit() -> Int32? {
-        if let s = exitStatus.value { return s }
-        var st: Int32 = 0
-        if waitpid(pid, &st, WNOHANG) == pid { exitStatus.set(st); return st }
-        return nil
-    }
-
-    var isRunning: Bool { pollExit() == nil }
+    var isRunning: Bool { child.isRunning }
 
     /// SIGKILL (a crash: the kernel closes its sockets, connects are refused from now on), then
     /// reap. Idempotent.
-    func kill() {
-        guard pollExit() == nil else { return }
-        _ = Glibc.kill(pid, SIGKILL)
-        var st: Int32 = 0
-        if waitpid(pid, &st, 0) == pid { exitStatus.set(st) }
-    }
+    func kill() { child.kill() }
 
-    deinit { kill() }
-
-    var stderr: String { readWholeFile(stderrPath) }
+    var stderr: String { child.output }
 
     /// Every request logged so far, in arrival order.
     var log: [UpstreamLogEntry] {
@@ -154,7 +134,7 @@ final class PythonUpstream: @unchecked Sendable {
         let c = try TestClient(port: port, timeout: 5)
         defer { c.close() }
         let r = try c.get("/__control/\(what)")
-        guard r.status == 200 else { throw SpawnedProxy.SpawnError("control \(what) on \(name): \(r)") }
+        guard r.status == 200 else { throw TestSupportError("control \(what) on \(name): \(r)") }
     }
 
     /// From now on /healthz answers `status`.

@@ -1,4 +1,5 @@
 import Synchronization
+import TestSupport
 
 /// Samples VmRSS every few milliseconds on its own thread and keeps the maximum, so a transient
 /// peak during a transfer is caught, not only the value at the end.

@@ -1,4 +1,5 @@
 import Glibc
+import TestSupport
 
 /// A buffered reader over a blocking socket: heads, CRLF lines, and bodies framed by length,
 /// chunked coding or connection close, streamed through one fixed buffer. Every wait is bounded:

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import TestSupport
 
 // Blocking-socket plumbing shared by TestUpstream and TestClient. Deliberately independent of
 // the proxy's own code (no EventLoop, no HTTP1): plain Glibc calls, every one bounded by a timeout.
@@ -73,17 +74,6 @@ final class TestThread: @unchecked Sendable {
     func join() {
         pthread_join(thread, nil)
     }
-}
-
-/// Monotonic seconds.
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func sleepMilliseconds(_ ms: Int) {
-    usleep(UInt32(ms * 1000))
 }
 
 enum TestSockets {

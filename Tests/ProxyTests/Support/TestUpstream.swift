@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import TestSupport
 
 /// What a TestUpstream received: one complete request (its body hashed, never stored).
 struct RecordedRequest: Sendable, CustomStringConvertible {
@@ -97,12 +98,7 @@ final class TestUpstream: @unchecked Sendable {
     /// Waits (bounded) until at least `count` requests have been recorded.
     @discardableResult
     func waitForRequests(_ count: Int, timeout: Double = 5) -> Bool {
-        let until = monotonicSeconds() + timeout
-        while monotonicSeconds() < until {
-            if requestCount >= count { return true }
-            sleepMilliseconds(2)
-        }
-        return requestCount >= count
+        pollUntil(timeout: timeout, pollMs: 2) { requestCount >= count }
     }
 
     // MARK: lifecycle

@@ -1,5 +1,6 @@
 import Glibc
 import Synchronization
+import TestSupport
 
 /// Continuous GET traffic from several client threads (each its own blocking connection), for
 /// "zero failed requests while X happens" tests. Every response must be a 200 whose
