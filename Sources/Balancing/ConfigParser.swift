@@ -25,7 +25,7 @@ public enum ConfigParser {
         var tokens = ConfigLexer.lines(text).flatMap(\.tokens)
         if tokens.first == "split" { tokens.removeFirst() }
         let fail = { (message: String) in ConfigError(file: source, line: 0, message: message) }
-        guard !tokens.isEmpty else { throw fail("split: missing pool weights (usage: \(Usage.split))") }
+        guard !tokens.isEmpty else { throw fail("split: missing pool weights (usage: \(ConfigDirective.usage(of: "split")))") }
         let entries: [SplitEntry]
         switch SplitEntry.parse(tokens[...]) {
         case .success(let e): entries = e
@@ -38,41 +38,8 @@ public enum ConfigParser {
     }
 }
 
-enum Usage {
-    static let listen = "listen ADDRESS:PORT"
-    static let workers = "workers auto|N"
-    static let ioUring = "io-uring on|off"
-    static let shutdownDelay = "shutdown-delay DURATION"
-    static let metrics = "metrics ADDRESS:PORT"
-    static let admin = "admin PATH [group NAME]"
-    static let pool = "pool NAME {"
-    static let server = "server ADDRESS:PORT [weight N] [max-conn N]"
-    static let health = "health [GET|HEAD|OPTIONS PATH] [interval DURATION] [timeout DURATION] [rise N] [fall N] [expect NNN[-NNN]] [initial up|down]"
-    static let ejectAfter = "eject-after N|off"
-    static let ejectOn = "eject-on 5xx"
-    static let maxEject = "max-eject PERCENT%"
-    static let slowStart = "slow-start DURATION|off"
-    static let retries = "retries N"
-    static let failover = "failover on|off"
-    static let split = "split POOL=WEIGHT ..."
-    static let timeout = "timeout KIND DURATION"
-    static let limit = "limit KIND VALUE"
-    static let trustedProxies = "trusted-proxies CIDR ..."
-}
-
 /// Mutable state while walking the lines; `finish` does the whole-file checks.
 struct ConfigParserState {
-    static let topLevelDirectives: Set<String> = [
-        "listen", "workers", "admin", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay", "metrics", "audit-log",
-        "sticky", "access-log", "rollout", "io-uring",
-    ]
-    /// Directives that are valid only inside `pool NAME { }`, each at most once per pool.
-    static let poolDirectives: Set<String> = [
-        "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
-    ]
-    static let allDirectives = ["listen", "workers", "admin", "pool", "server", "split", "timeout", "limit", "trusted-proxies", "shutdown-delay",
-                                "health", "eject-after", "eject-on", "max-eject", "slow-start", "retries", "failover",
-                                "metrics", "audit-log", "sticky", "access-log", "rollout", "io-uring"]
     static let timeoutKinds = ["connect", "client-header", "client-idle", "upstream", "upstream-idle", "drain", "queue"]
     static let limitKinds = ["header-bytes", "body-bytes", "connections"]
     static let maxPoolNameLength = 64
@@ -110,74 +77,27 @@ struct ConfigParserState {
 
     mutating func apply(_ line: ConfigLine) throws {
         let n = line.number
-        guard let directive = line.tokens.first else { return }
+        guard let word = line.tokens.first else { return }
         let args = line.tokens.dropFirst()
-
-        switch directive {
+        switch word {
         case "}":
-            if openRollout != nil { return try closeRollout(args, n) }
-            guard let pool = openPool else { throw error(n, "unexpected '}': no pool or rollout is open") }
-            if let extra = args.first { throw error(n, "'}' must be on its own line, unexpected \(quoted(extra))") }
-            config.pools.append(pool)
-            openPool = nil
-            openPoolServerLines = [:]
-            openPoolSeen = [:]
-            return
+            try closeBlock(args, n)
         case "{":
             throw error(n, "unexpected '{': it must follow 'pool NAME' or 'rollout NAME' on the same line")
         default:
-            break
+            try dispatch(word, args, n)
         }
-        if openRollout != nil { return try rolloutBlockLine(directive, args, n) }
+    }
 
-        if let pool = openPool {
-            switch directive {
-            case "server":
-                try server(args, n)
-            case _ where Self.poolDirectives.contains(directive):
-                try poolDirective(directive, args, n)
-            case "pool":
-                throw error(n, "nested pool: cannot open a pool inside pool '\(pool.name)' (opened at line \(pool.line)); close it with '}' first")
-            case "rollout":
-                throw error(n, "cannot open a rollout inside pool '\(pool.name)' (opened at line \(pool.line)); close the pool with '}' first")
-            case _ where Self.rolloutSettings.contains(directive):
-                throw error(n, "'\(directive)' is a rollout setting, not allowed inside pool '\(pool.name)' (opened at line \(pool.line)); it belongs inside 'rollout NAME { ... }'")
-            case _ where Self.topLevelDirectives.contains(directive):
-                throw error(n, "'\(directive)' is not allowed inside pool '\(pool.name)' (opened at line \(pool.line)); close the pool with '}' first")
-            default:
-                throw unknownDirective(directive, n)
-            }
-            return
-        }
-
-        switch directive {
-        case "listen": try listen(args, n)
-        case "workers": try workers(args, n)
-        case "io-uring": try ioUring(args, n)
-        case "admin": try admin(args, n)
-        case "pool": try pool(args, n)
-        case "split": try splitDirective(args, n)
-        case "timeout": try timeout(args, n)
-        case "limit": try limit(args, n)
-        case "trusted-proxies": try trustedProxies(args, n)
-        case "shutdown-delay": try shutdownDelay(args, n)
-        case "metrics": try metrics(args, n)
-        case "audit-log":
-            try expectArguments("audit-log", args, count: 1, missing: "path", usage: "audit-log PATH", n)
-            try once("audit-log", n)
-            config.auditLog = args[args.startIndex]
-        case "sticky": try sticky(args, n)
-        case "access-log": try accessLog(args, n)
-        case "rollout": try rollout(args, n)
-        case "server":
-            throw error(n, "'server' outside of a pool: servers belong inside 'pool NAME { ... }'")
-        case _ where Self.poolDirectives.contains(directive):
-            throw error(n, "'\(directive)' outside of a pool: it is a pool setting and belongs inside 'pool NAME { ... }'")
-        case _ where Self.rolloutSettings.contains(directive):
-            throw error(n, "'\(directive)' outside of a rollout: it is a rollout setting and belongs inside 'rollout NAME { ... }'")
-        default:
-            throw unknownDirective(directive, n)
-        }
+    /// `}`: closes the open rollout or pool block.
+    mutating func closeBlock(_ args: ArraySlice<String>, _ n: Int) throws {
+        if openRollout != nil { return try closeRollout(args, n) }
+        guard let pool = openPool else { throw error(n, "unexpected '}': no pool or rollout is open") }
+        if let extra = args.first { throw error(n, "'}' must be on its own line, unexpected \(quoted(extra))") }
+        config.pools.append(pool)
+        openPool = nil
+        openPoolServerLines = [:]
+        openPoolSeen = [:]
     }
 
     mutating func finish() throws -> ProxyConfig {
@@ -211,8 +131,9 @@ struct ConfigParserState {
 
     // MARK: - Directives
 
-    mutating func listen(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("listen", args, count: 1, missing: "address", usage: Usage.listen, n)
+    mutating func listen(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "address")
         let text = args[args.startIndex]
         let address: SocketAddressSpec
         switch SocketAddressSpec.parseDetailed(text) {
@@ -226,10 +147,18 @@ struct ConfigParserState {
         config.listeners.append(address)
     }
 
+    /// `audit-log PATH`.
+    mutating func auditLog(_ call: DirectiveCall) throws {
+        try expectArguments(call, count: 1, missing: "path")
+        try claim(call)
+        config.auditLog = call.args[call.args.startIndex]
+    }
+
     /// `metrics 127.0.0.1:9100`: the Prometheus endpoint (and /ready, /live).
-    mutating func metrics(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("metrics", args, count: 1, missing: "address", usage: Usage.metrics, n)
-        try once("metrics", n)
+    mutating func metrics(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "address")
+        try claim(call)
         let text = args[args.startIndex]
         guard let a = SocketAddressSpec.parse(text), a.port != 0 else {
             throw error(n, "metrics: \(quoted(text)) is not an IP:PORT address (e.g. 127.0.0.1:9100)")
@@ -240,9 +169,10 @@ struct ConfigParserState {
         config.metrics = a
     }
 
-    mutating func workers(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("workers", args, count: 1, missing: "count", usage: Usage.workers, n)
-        try once("workers", n)
+    mutating func workers(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "count")
+        try claim(call)
         let text = args[args.startIndex]
         if text == "auto" {
             config.workers = nil
@@ -254,9 +184,10 @@ struct ConfigParserState {
         config.workers = Int(v)
     }
 
-    mutating func ioUring(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("io-uring", args, count: 1, missing: "'on' or 'off'", usage: Usage.ioUring, n)
-        try once("io-uring", n)
+    mutating func ioUring(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "'on' or 'off'")
+        try claim(call)
         switch args[args.startIndex] {
         case "on": config.ioUring = true
         case "off": config.ioUring = false
@@ -264,23 +195,24 @@ struct ConfigParserState {
         }
     }
 
-    mutating func admin(_ args: ArraySlice<String>, _ n: Int) throws {
+    mutating func admin(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
         guard let path = args.first else {
-            throw error(n, "admin: missing socket path (usage: \(Usage.admin))")
+            throw error(n, "admin: missing socket path (usage: \(call.usage))")
         }
         var group: String?
         if args.count > 1 {
             let keyword = args[args.startIndex + 1]
             guard keyword == "group" else {
-                throw error(n, "admin: unexpected \(quoted(keyword)), expected 'group' (usage: \(Usage.admin))")
+                throw error(n, "admin: unexpected \(quoted(keyword)), expected 'group' (usage: \(call.usage))")
             }
-            guard args.count > 2 else { throw error(n, "admin: missing group name after 'group' (usage: \(Usage.admin))") }
+            guard args.count > 2 else { throw error(n, "admin: missing group name after 'group' (usage: \(call.usage))") }
             guard args.count == 3 else {
-                throw error(n, "admin: unexpected extra argument \(quoted(args[args.startIndex + 3])) (usage: \(Usage.admin))")
+                throw error(n, "admin: unexpected extra argument \(quoted(args[args.startIndex + 3])) (usage: \(call.usage))")
             }
             group = args[args.startIndex + 2]
         }
-        try once("admin", n)
+        try claim(call)
         guard path.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
             throw error(n, "admin: socket path \(quoted(path)) contains control characters")
         }
@@ -315,8 +247,9 @@ struct ConfigParserState {
         return name
     }
 
-    mutating func pool(_ args: ArraySlice<String>, _ n: Int) throws {
-        let name = try blockName("pool", args, n, usage: Usage.pool, contents: "server")
+    mutating func pool(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        let name = try blockName("pool", args, n, usage: call.usage, contents: "server")
         let validName = name.utf8.allSatisfy {
             ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
         }
@@ -333,9 +266,10 @@ struct ConfigParserState {
         openPool = PoolConfig(name: name, servers: [], line: n)
     }
 
-    mutating func server(_ args: ArraySlice<String>, _ n: Int) throws {
+    mutating func server(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
         guard let text = args.first else {
-            throw error(n, "server: missing address (usage: \(Usage.server))")
+            throw error(n, "server: missing address (usage: \(call.usage))")
         }
         let address: SocketAddressSpec
         switch SocketAddressSpec.parseDetailed(text) {
@@ -353,13 +287,13 @@ struct ConfigParserState {
         while i < args.endIndex {
             let keyword = args[i]
             guard keyword == "weight" || keyword == "max-conn" else {
-                throw error(n, "server: unexpected \(quoted(keyword)) (usage: \(Usage.server))")
+                throw error(n, "server: unexpected \(quoted(keyword)) (usage: \(call.usage))")
             }
             guard given.insert(keyword).inserted else {
-                throw error(n, "server: '\(keyword)' given twice (usage: \(Usage.server))")
+                throw error(n, "server: '\(keyword)' given twice (usage: \(call.usage))")
             }
             guard i + 1 < args.endIndex else {
-                throw error(n, "server: missing value after '\(keyword)' (usage: \(Usage.server))")
+                throw error(n, "server: missing value after '\(keyword)' (usage: \(call.usage))")
             }
             let value = args[i + 1]
             if keyword == "weight" {
@@ -382,23 +316,25 @@ struct ConfigParserState {
         openPool?.servers.append(ServerConfig(address: address, weight: weight, maxConn: maxConn, line: n))
     }
 
-    mutating func splitDirective(_ args: ArraySlice<String>, _ n: Int) throws {
-        guard !args.isEmpty else { throw error(n, "split: missing pool weights (usage: \(Usage.split))") }
-        try once("split", n)
+    mutating func splitDirective(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        guard !args.isEmpty else { throw error(n, "split: missing pool weights (usage: \(call.usage))") }
+        try claim(call)
         switch SplitEntry.parse(args) {
         case .success(let entries): split = (entries, n)
         case .failure(let reason): throw error(n, reason.description)
         }
     }
 
-    mutating func timeout(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("timeout", args, count: 2, missing: args.isEmpty ? "kind and duration" : "duration", usage: Usage.timeout, n)
+    mutating func timeout(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 2, missing: args.isEmpty ? "kind and duration" : "duration")
         let kind = args[args.startIndex]
         let value = args[args.startIndex + 1]
         guard Self.timeoutKinds.contains(kind) else {
             throw error(n, "timeout: unknown kind \(quoted(kind)) (expected one of \(Self.timeoutKinds.joined(separator: ", ")))")
         }
-        try once("timeout \(kind)", n)
+        try claim(call, kind: kind)
         let ms: Int64
         switch ValueParsing.duration(value) {
         case .success(let v): ms = v
@@ -417,9 +353,10 @@ struct ConfigParserState {
 
     /// `shutdown-delay 5s`: how long to keep serving while reporting not-ready before a graceful
     /// shutdown stops accepting. 0 (or 0s) is allowed and is the default.
-    mutating func shutdownDelay(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("shutdown-delay", args, count: 1, missing: "duration", usage: Usage.shutdownDelay, n)
-        try once("shutdown-delay", n)
+    mutating func shutdownDelay(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "duration")
+        try claim(call)
         let value = args[args.startIndex]
         if value == "0" || value == "0s" || value == "0ms" {
             config.timeouts.shutdownDelay = 0
@@ -431,14 +368,15 @@ struct ConfigParserState {
         }
     }
 
-    mutating func limit(_ args: ArraySlice<String>, _ n: Int) throws {
-        try expectArguments("limit", args, count: 2, missing: args.isEmpty ? "kind and value" : "value", usage: Usage.limit, n)
+    mutating func limit(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 2, missing: args.isEmpty ? "kind and value" : "value")
         let kind = args[args.startIndex]
         let value = args[args.startIndex + 1]
         guard Self.limitKinds.contains(kind) else {
             throw error(n, "limit: unknown kind \(quoted(kind)) (expected one of \(Self.limitKinds.joined(separator: ", ")))")
         }
-        try once("limit \(kind)", n)
+        try claim(call, kind: kind)
         if kind == "connections" {
             guard let v = ValueParsing.unsigned(value), (1...Self.maxConnections).contains(v) else {
                 throw error(n, "limit connections must be a number 1...\(Self.maxConnections), got \(ValueParsing.shown(value))")
@@ -461,9 +399,10 @@ struct ConfigParserState {
         }
     }
 
-    mutating func trustedProxies(_ args: ArraySlice<String>, _ n: Int) throws {
+    mutating func trustedProxies(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
         guard !args.isEmpty else {
-            throw error(n, "trusted-proxies: missing CIDR (usage: \(Usage.trustedProxies))")
+            throw error(n, "trusted-proxies: missing CIDR (usage: \(call.usage))")
         }
         for text in args {
             let cidr: CIDR
@@ -486,9 +425,9 @@ struct ConfigParserState {
 
     // MARK: - Helpers
 
-    mutating func once(_ key: String, _ n: Int) throws {
-        if let first = seen[key] { throw error(n, "duplicate '\(key)' (first at line \(first))") }
-        seen[key] = n
+    /// The directive's arguments are exactly `count`; `missing` names what is missing.
+    func expectArguments(_ call: DirectiveCall, count: Int, missing: String) throws {
+        try expectArguments(call.name, call.args, count: count, missing: missing, usage: call.usage, call.line)
     }
 
     func expectArguments(_ directive: String, _ args: ArraySlice<String>, count: Int, missing: String,
@@ -501,14 +440,8 @@ struct ConfigParserState {
         }
     }
 
-    func unknownDirective(_ directive: String, _ n: Int) -> ConfigError {
-        var message = "unknown directive \(quoted(directive))"
-        if let guess = Self.suggestion(for: directive) { message += " (did you mean '\(guess)'?)" }
-        return error(n, message)
-    }
-
     /// The closest known directive within edit distance 2, for typos like "listn".
-    static func suggestion(for word: String, among candidates: [String] = allDirectives) -> String? {
+    static func suggestion(for word: String, among candidates: [String] = ConfigDirective.outsideRolloutNames) -> String? {
         let a = Array(word.utf8)
         guard a.count <= 32 else { return nil }  // keep fuzzed giant tokens cheap
         var best: (String, Int)?

@@ -7,40 +7,22 @@ extension ConfigParserState {
     static let maxEjectAfter: UInt64 = 1000
     static let maxRetries: UInt64 = 10
 
-    mutating func poolDirective(_ directive: String, _ args: ArraySlice<String>, _ n: Int) throws {
-        guard let pool = openPool else { return }
-        if let first = openPoolSeen[directive] {
-            throw error(n, "duplicate '\(directive)' in pool '\(pool.name)' (first at line \(first))")
-        }
-        openPoolSeen[directive] = n
-        var updated = pool
-        switch directive {
-        case "health": updated.health = try health(args, n)
-        case "eject-after": updated.ejectAfter = try ejectAfter(args, n)
-        case "eject-on": updated.ejectOn5xx = try ejectOn(args, n)
-        case "max-eject": updated.maxEjectPercent = try maxEject(args, n)
-        case "slow-start": updated.slowStartMS = try slowStart(args, n)
-        case "retries": updated.retries = try retries(args, n)
-        default: updated.failover = try failover(args, n)
-        }
-        openPool = updated
-    }
-
-    /// `health [METHOD PATH] [KEYWORD VALUE]...`; see `Usage.health`.
-    func health(_ args: ArraySlice<String>, _ n: Int) throws -> HealthCheckConfig {
+    /// `health [METHOD PATH] [KEYWORD VALUE]...`; see its usage in `ConfigDirective.table`.
+    func health(_ call: DirectiveCall) throws -> HealthCheckConfig {
+        let args = call.args, n = call.line
         var check = HealthCheckConfig()
         var i = args.startIndex
         if i < args.endIndex, !Self.healthKeywords.contains(args[i]) {
             let method = args[i]
             if method.hasPrefix("/") {
-                throw error(n, "health: missing method before path \(quoted(method)) (expected GET, HEAD or OPTIONS; usage: \(Usage.health))")
+                throw error(n, "health: missing method before path \(quoted(method)) (expected GET, HEAD or OPTIONS; usage: \(call.usage))")
             }
             guard Self.healthMethods.contains(method) else {
-                throw error(n, "health: method must be GET, HEAD or OPTIONS, got \(quoted(method)) (usage: \(Usage.health))")
+                throw error(n, "health: method must be GET, HEAD or OPTIONS, got \(quoted(method)) (usage: \(call.usage))")
             }
             i += 1
             guard i < args.endIndex, !Self.healthKeywords.contains(args[i]) else {
-                throw error(n, "health: missing path after '\(method)' (usage: \(Usage.health))")
+                throw error(n, "health: missing path after '\(method)' (usage: \(call.usage))")
             }
             let path = args[i]
             guard path.hasPrefix("/") else {
@@ -61,15 +43,15 @@ extension ConfigParserState {
             let keyword = args[i]
             guard Self.healthKeywords.contains(keyword) else {
                 if Self.healthMethods.contains(keyword) || keyword.hasPrefix("/") {
-                    throw error(n, "health: unexpected \(quoted(keyword)): the method and path come first, right after 'health' (usage: \(Usage.health))")
+                    throw error(n, "health: unexpected \(quoted(keyword)): the method and path come first, right after 'health' (usage: \(call.usage))")
                 }
-                throw error(n, "health: unexpected \(quoted(keyword)) (usage: \(Usage.health))")
+                throw error(n, "health: unexpected \(quoted(keyword)) (usage: \(call.usage))")
             }
             guard given.insert(keyword).inserted else {
                 throw error(n, "health: '\(keyword)' given twice")
             }
             guard i + 1 < args.endIndex else {
-                throw error(n, "health: missing value after '\(keyword)' (usage: \(Usage.health))")
+                throw error(n, "health: missing value after '\(keyword)' (usage: \(call.usage))")
             }
             let value = args[i + 1]
             i += 2
@@ -120,8 +102,9 @@ extension ConfigParserState {
         return low...high
     }
 
-    func ejectAfter(_ args: ArraySlice<String>, _ n: Int) throws -> Int? {
-        try expectArguments("eject-after", args, count: 1, missing: "count", usage: Usage.ejectAfter, n)
+    func ejectAfter(_ call: DirectiveCall) throws -> Int? {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "count")
         let value = args[args.startIndex]
         if value == "off" { return nil }
         guard let v = ValueParsing.unsigned(value), (1...Self.maxEjectAfter).contains(v) else {
@@ -130,8 +113,9 @@ extension ConfigParserState {
         return Int(v)
     }
 
-    func ejectOn(_ args: ArraySlice<String>, _ n: Int) throws -> Bool {
-        try expectArguments("eject-on", args, count: 1, missing: "'5xx'", usage: Usage.ejectOn, n)
+    func ejectOn(_ call: DirectiveCall) throws -> Bool {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "'5xx'")
         let value = args[args.startIndex]
         guard value == "5xx" else {
             throw error(n, "eject-on: expected '5xx', got \(quoted(value)) (connect errors, resets and timeouts always count)")
@@ -139,8 +123,9 @@ extension ConfigParserState {
         return true
     }
 
-    func maxEject(_ args: ArraySlice<String>, _ n: Int) throws -> Int {
-        try expectArguments("max-eject", args, count: 1, missing: "percentage", usage: Usage.maxEject, n)
+    func maxEject(_ call: DirectiveCall) throws -> Int {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "percentage")
         let value = args[args.startIndex]
         guard value.hasSuffix("%"), let v = ValueParsing.unsigned(value.dropLast()), v <= 100 else {
             throw error(n, "max-eject must be a percentage 0%...100%, got \(quoted(value))")
@@ -148,8 +133,9 @@ extension ConfigParserState {
         return Int(v)
     }
 
-    func slowStart(_ args: ArraySlice<String>, _ n: Int) throws -> Int64 {
-        try expectArguments("slow-start", args, count: 1, missing: "duration", usage: Usage.slowStart, n)
+    func slowStart(_ call: DirectiveCall) throws -> Int64 {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "duration")
         let value = args[args.startIndex]
         if value == "off" { return 0 }
         switch ValueParsing.duration(value) {
@@ -162,8 +148,9 @@ extension ConfigParserState {
         }
     }
 
-    func retries(_ args: ArraySlice<String>, _ n: Int) throws -> Int {
-        try expectArguments("retries", args, count: 1, missing: "count", usage: Usage.retries, n)
+    func retries(_ call: DirectiveCall) throws -> Int {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "count")
         let value = args[args.startIndex]
         guard let v = ValueParsing.unsigned(value), v <= Self.maxRetries else {
             throw error(n, "retries must be 0...\(Self.maxRetries), got \(ValueParsing.shown(value))")
@@ -171,8 +158,9 @@ extension ConfigParserState {
         return Int(v)
     }
 
-    func failover(_ args: ArraySlice<String>, _ n: Int) throws -> Bool {
-        try expectArguments("failover", args, count: 1, missing: "'on' or 'off'", usage: Usage.failover, n)
+    func failover(_ call: DirectiveCall) throws -> Bool {
+        let args = call.args, n = call.line
+        try expectArguments(call, count: 1, missing: "'on' or 'off'")
         switch args[args.startIndex] {
         case "on": return true
         case "off": return false

@@ -1,14 +1,3 @@
-/// The directives for releasing a new colour: `sticky`, `access-log` and `rollout NAME { ... }`.
-extension Usage {
-    static let sticky = "sticky cookie NAME key FILE [max-age DURATION]"
-    static let accessLog = "access-log PATH [buffer SIZE] [flush DURATION]"
-    static let rollout = "rollout NAME {"
-    static let rolloutSettings = [
-        "to": "to POOL", "from": "from POOL", "steps": "steps P,P,...,100", "hold": "hold DURATION",
-        "max-error-rate": "max-error-rate PERCENT%", "max-p99": "max-p99 RATIOx", "min-requests": "min-requests N",
-    ]
-}
-
 /// A `rollout NAME { ... }` block as written. Its pools are resolved only at the end of the
 /// file (`resolveRollouts`), because the pools, and the `split` that picks the default `from`,
 /// may come after it.
@@ -21,10 +10,8 @@ struct RolloutBlock {
     var specArguments: [String] = []
 }
 
+/// The directives for releasing a new colour: `sticky`, `access-log` and `rollout NAME { ... }`.
 extension ConfigParserState {
-    /// Valid only inside `rollout NAME { }`, each at most once per block. All but `to` are the
-    /// options of the admin command `rollout start`.
-    static let rolloutSettings = ["to", "from", "steps", "hold", "max-error-rate", "max-p99", "min-requests"]
     static let maxCookieNameBytes = 64
     static let stickyMaxAgeMS: ClosedRange<Int64> = 1000...(30 * 24 * 60 * 60 * 1000)
     static let accessLogBufferBytes: ClosedRange<UInt64> = 4096...(16 << 20)
@@ -33,14 +20,15 @@ extension ConfigParserState {
     // MARK: - sticky
 
     /// `sticky cookie NAME key FILE [max-age DURATION]`.
-    mutating func sticky(_ args: ArraySlice<String>, _ n: Int) throws {
-        guard let kind = args.first else { throw error(n, "sticky: missing 'cookie NAME key FILE' (usage: \(Usage.sticky))") }
+    mutating func sticky(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        guard let kind = args.first else { throw error(n, "sticky: missing 'cookie NAME key FILE' (usage: \(call.usage))") }
         guard kind == "cookie" else {
-            throw error(n, "sticky: only 'sticky cookie NAME key FILE' is supported, got \(quoted(kind)) (usage: \(Usage.sticky))")
+            throw error(n, "sticky: only 'sticky cookie NAME key FILE' is supported, got \(quoted(kind)) (usage: \(call.usage))")
         }
         let rest = Array(args.dropFirst())
         guard let name = rest.first, !(name == "key" && rest.count == 2) else {
-            throw error(n, "sticky: missing cookie name after 'cookie' (usage: \(Usage.sticky))")
+            throw error(n, "sticky: missing cookie name after 'cookie' (usage: \(call.usage))")
         }
         guard name.utf8.allSatisfy(Self.isTokenByte) else {
             throw error(n, "sticky: invalid cookie name \(quoted(name)) (use letters, digits and !$%&'*+-.^_`|~)")
@@ -48,18 +36,18 @@ extension ConfigParserState {
         guard name.utf8.count <= Self.maxCookieNameBytes else {
             throw error(n, "sticky: cookie name is too long (\(name.utf8.count) bytes, max \(Self.maxCookieNameBytes))")
         }
-        guard rest.count > 1 else { throw error(n, "sticky: missing 'key FILE' after the cookie name (usage: \(Usage.sticky))") }
+        guard rest.count > 1 else { throw error(n, "sticky: missing 'key FILE' after the cookie name (usage: \(call.usage))") }
         guard rest[1] == "key" else {
-            throw error(n, "sticky: expected 'key' after the cookie name, got \(quoted(rest[1])) (usage: \(Usage.sticky))")
+            throw error(n, "sticky: expected 'key' after the cookie name, got \(quoted(rest[1])) (usage: \(call.usage))")
         }
-        guard rest.count > 2 else { throw error(n, "sticky: missing key file after 'key' (usage: \(Usage.sticky))") }
+        guard rest.count > 2 else { throw error(n, "sticky: missing key file after 'key' (usage: \(call.usage))") }
         let keyFile = rest[2]
         try checkPath("sticky: key file", keyFile, n)
         var maxAgeMS = StickyConfig.defaultMaxAgeMS
         if rest.count > 3 {
-            guard rest[3] == "max-age" else { throw error(n, "sticky: unexpected \(quoted(rest[3])) (usage: \(Usage.sticky))") }
-            guard rest.count > 4 else { throw error(n, "sticky: missing value after 'max-age' (usage: \(Usage.sticky))") }
-            guard rest.count == 5 else { throw error(n, "sticky: unexpected extra argument \(quoted(rest[5])) (usage: \(Usage.sticky))") }
+            guard rest[3] == "max-age" else { throw error(n, "sticky: unexpected \(quoted(rest[3])) (usage: \(call.usage))") }
+            guard rest.count > 4 else { throw error(n, "sticky: missing value after 'max-age' (usage: \(call.usage))") }
+            guard rest.count == 5 else { throw error(n, "sticky: unexpected extra argument \(quoted(rest[5])) (usage: \(call.usage))") }
             let value = rest[4]
             switch ValueParsing.duration(value, maxMS: Self.stickyMaxAgeMS.upperBound) {
             case .success(let ms): maxAgeMS = ms
@@ -69,7 +57,7 @@ extension ConfigParserState {
                 throw error(n, "sticky max-age must be 1s...43200m (30 days), got \(quoted(value))")
             }
         }
-        try once("sticky", n)
+        try claim(call)
         config.sticky = StickyConfig(cookieName: name, keyFile: keyFile, maxAgeMS: maxAgeMS, line: n)
     }
 
@@ -89,11 +77,12 @@ extension ConfigParserState {
     // MARK: - access-log
 
     /// `access-log PATH [buffer SIZE] [flush DURATION]`, the options in either order.
-    mutating func accessLog(_ args: ArraySlice<String>, _ n: Int) throws {
-        guard let path = args.first else { throw error(n, "access-log: missing path (usage: \(Usage.accessLog))") }
+    mutating func accessLog(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        guard let path = args.first else { throw error(n, "access-log: missing path (usage: \(call.usage))") }
         // PATH plus keyword-value pairs is an odd count; "access-log buffer 64k" forgot the path.
         if args.count % 2 == 0, path == "buffer" || path == "flush" {
-            throw error(n, "access-log: missing path before '\(path)' (usage: \(Usage.accessLog))")
+            throw error(n, "access-log: missing path before '\(path)' (usage: \(call.usage))")
         }
         try checkPath("access-log: path", path, n)
         var log = AccessLogConfig(path: path, line: n)
@@ -102,11 +91,11 @@ extension ConfigParserState {
         while i < args.endIndex {
             let keyword = args[i]
             guard keyword == "buffer" || keyword == "flush" else {
-                throw error(n, "access-log: unexpected \(quoted(keyword)) (usage: \(Usage.accessLog))")
+                throw error(n, "access-log: unexpected \(quoted(keyword)) (usage: \(call.usage))")
             }
             guard given.insert(keyword).inserted else { throw error(n, "access-log: '\(keyword)' given twice") }
             guard i + 1 < args.endIndex else {
-                throw error(n, "access-log: missing value after '\(keyword)' (usage: \(Usage.accessLog))")
+                throw error(n, "access-log: missing value after '\(keyword)' (usage: \(call.usage))")
             }
             let value = args[i + 1]
             i += 2
@@ -130,15 +119,16 @@ extension ConfigParserState {
                 }
             }
         }
-        try once("access-log", n)
+        try claim(call)
         config.accessLog = log
     }
 
     // MARK: - rollout NAME { ... }
 
     /// `rollout NAME {`: opens a block, with the same rules as `pool NAME {`.
-    mutating func rollout(_ args: ArraySlice<String>, _ n: Int) throws {
-        let name = try blockName("rollout", args, n, usage: Usage.rollout, contents: "setting")
+    mutating func rollout(_ call: DirectiveCall) throws {
+        let args = call.args, n = call.line
+        let name = try blockName("rollout", args, n, usage: call.usage, contents: "setting")
         guard name.utf8.allSatisfy(StickyCookie.isNameByte) else {
             throw error(n, "rollout: invalid rollout name \(quoted(name)) (use letters, digits, '_' and '-')")
         }
@@ -164,48 +154,36 @@ extension ConfigParserState {
         openRollout = nil
     }
 
-    /// A line inside an open rollout block (other than `}`).
-    mutating func rolloutBlockLine(_ directive: String, _ args: ArraySlice<String>, _ n: Int) throws {
-        guard var block = openRollout else { return }
-        let inside = "rollout '\(block.name)' (opened at line \(block.line))"
-        switch directive {
-        case _ where Self.rolloutSettings.contains(directive):
-            break
-        case "pool":
-            throw error(n, "cannot open a pool inside \(inside); close the rollout with '}' first")
-        case "rollout":
-            throw error(n, "nested rollout: cannot open a rollout inside \(inside); close it with '}' first")
-        case _ where directive == "server" || Self.poolDirectives.contains(directive):
-            throw error(n, "'\(directive)' is not allowed inside \(inside): it belongs inside 'pool NAME { ... }'")
-        case _ where Self.topLevelDirectives.contains(directive):
-            throw error(n, "'\(directive)' is not allowed inside \(inside); close the rollout with '}' first")
-        default:
-            var message = "unknown setting \(quoted(directive)) in rollout '\(block.name)' (expected \(Self.rolloutSettings.joined(separator: ", ")))"
-            if let guess = Self.suggestion(for: directive, among: Self.rolloutSettings) { message += "; did you mean '\(guess)'?" }
-            throw error(n, message)
+    /// `to POOL` or `from POOL` in a rollout block. The pools are checked at the end of the
+    /// file, when every pool is known.
+    mutating func rolloutPool(_ call: DirectiveCall) throws {
+        let value = try rolloutValue(call)
+        openRollout?.settings[call.name] = (value, call.line)
+    }
+
+    /// A rollout setting that is also an option of `rollout start`: its value is checked here,
+    /// alone, so that the error points at this line.
+    mutating func rolloutOption(_ call: DirectiveCall) throws {
+        guard let block = openRollout else { return }
+        let value = try rolloutValue(call)
+        // A keyword as the value would make RolloutSpec.parse report a missing value with
+        // the admin command's usage.
+        guard !RolloutSpec.keywords.contains(value) else {
+            throw error(call.line, "rollout \(block.name): \(call.name): missing value before \(quoted(value)) (usage: \(call.usage))")
         }
-        let prefix = "rollout \(block.name): \(directive)"
-        let usage = Usage.rolloutSettings[directive] ?? directive
-        try expectArguments(prefix, args, count: 1, missing: "value", usage: usage, n)
-        if let first = block.settings[directive] {
-            throw error(n, "duplicate '\(directive)' in rollout '\(block.name)' (first at line \(first.line))")
+        if case .failure(let problem) = RolloutSpec.parse(arguments: ["new", "from", "old", call.name, value]) {
+            throw error(call.line, "rollout \(block.name): \(problem.message)")
         }
-        let value = args[args.startIndex]
-        // The pools are checked at the end of the file; any other value here, alone, so that
-        // the error points at this line.
-        if directive != "to" && directive != "from" {
-            // A keyword as the value would make RolloutSpec.parse report a missing value with
-            // the admin command's usage.
-            guard !RolloutSpec.keywords.contains(value) else {
-                throw error(n, "\(prefix): missing value before \(quoted(value)) (usage: \(usage))")
-            }
-            if case .failure(let problem) = RolloutSpec.parse(arguments: ["new", "from", "old", directive, value]) {
-                throw error(n, "rollout \(block.name): \(problem.message)")
-            }
-            block.specArguments += [directive, value]
-        }
-        block.settings[directive] = (value, n)
-        openRollout = block
+        openRollout?.specArguments += [call.name, value]
+        openRollout?.settings[call.name] = (value, call.line)
+    }
+
+    /// The one value of a rollout setting, once it is known not to repeat one.
+    mutating func rolloutValue(_ call: DirectiveCall) throws -> String {
+        let blockName = openRollout?.name ?? ""
+        try expectArguments("rollout \(blockName): \(call.name)", call.args, count: 1, missing: "value", usage: call.usage, call.line)
+        try claim(call)
+        return call.args[call.args.startIndex]
     }
 
     /// At the end of the file, when every pool and the final split are known: each block

@@ -13,7 +13,7 @@ struct SplitEntry: Equatable {
         for arg in args {
             let parts = arg.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
-                return .failure("split: expected POOL=WEIGHT, got \(quoted(arg)) (usage: \(Usage.split))")
+                return .failure("split: expected POOL=WEIGHT, got \(quoted(arg)) (usage: \(ConfigDirective.usage(of: "split")))")
             }
             let name = String(parts[0])
             let text = String(parts[1])

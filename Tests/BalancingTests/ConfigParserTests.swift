@@ -271,8 +271,7 @@ private let base = """
             guard let first = t.first, !first.hasPrefix("#") else { return nil }
             return String(first)
         })
-        #expect(directives.union(["sticky"]).isSuperset(of: ConfigParserState.allDirectives))
-        #expect(directives.isSuperset(of: ConfigParserState.rolloutSettings))
+        #expect(directives.union(["sticky"]).isSuperset(of: ConfigDirective.table.map(\.name)))
     }
 
     @Test func parseSplitAtRuntime() throws {
