@@ -22,9 +22,14 @@ public enum Files {
 
     /// Writes `text` to standard error in one write(2), so lines from several threads never
     /// interleave.
-    public static func writeStandardError(_ text: String) {
+    public static func writeStandardError(_ text: String) { write(descriptor: 2, text) }
+
+    /// Writes `text` to standard output unbuffered (it shows at once also when that is a pipe).
+    public static func writeStandardOutput(_ text: String) { write(descriptor: 1, text) }
+
+    private static func write(descriptor: Int32, _ text: String) {
         var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+        _ = bytes.withUnsafeMutableBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
     }
 }
 

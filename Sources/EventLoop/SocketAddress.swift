@@ -89,7 +89,7 @@ public struct SocketAddress: Sendable {
 
 extension Sys {
     /// A non-blocking listening socket; SO_REUSEPORT lets every loop own one on the same port.
-    public static func listen(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws(SocketError) -> Int32 {
+    static func listen(_ address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws(SocketError) -> Int32 {
         let fd = socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
         guard fd >= 0 else { throw SocketError("socket", errno) }
         _ = setInt(fd, SOL_SOCKET, SO_REUSEADDR, 1)
@@ -113,7 +113,7 @@ extension Sys {
     }
 
     /// The locally bound address (to learn an ephemeral port).
-    public static func localAddress(_ fd: Int32) -> SocketAddress? {
+    static func localAddress(_ fd: Int32) -> SocketAddress? {
         var st = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let r = withUnsafeMutablePointer(to: &st) {
@@ -124,7 +124,7 @@ extension Sys {
 
     /// Starts a non-blocking connect. Returns the fd and whether it is still in progress,
     /// or `-errno` in `fd` on immediate failure.
-    public static func connect(_ address: SocketAddress) -> (fd: Int32, inProgress: Bool) {
+    static func connect(_ address: SocketAddress) -> (fd: Int32, inProgress: Bool) {
         let fd = socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
         guard fd >= 0 else { return (-errno, false) }
         setNoDelay(fd)

@@ -4,9 +4,9 @@ import Glibc
 /// One wrapper per syscall. Each retries EINTR and returns `-errno` instead of throwing,
 /// so the hot path checks one integer (`n == -EAGAIN`) and never allocates an error.
 /// `close` is never retried (Linux releases the descriptor even when it reports EINTR).
-public enum Sys {
+enum Sys {
     @inline(__always)
-    public static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
             let n = Glibc.read(fd, buf, count)
             if n >= 0 { return n }
@@ -18,7 +18,7 @@ public enum Sys {
     /// recv(2) on a socket: the same as read(2) for the caller, but it goes straight to the
     /// socket layer (no VFS read path, no file-position lock): measurably cheaper per request.
     @inline(__always)
-    public static func recv(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    static func recv(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
         while true {
             let n = shim_recv(fd, buf, count)
             if n != -Int(EINTR) { return n }
@@ -26,7 +26,7 @@ public enum Sys {
     }
 
     @inline(__always)
-    public static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
+    static func write(_ fd: Int32, _ buf: UnsafeRawPointer, _ count: Int) -> Int {
         while true {
             let n = shim_send(fd, buf, count, Int32(MSG_NOSIGNAL))
             if n != -Int(EINTR) { return n }
@@ -35,7 +35,7 @@ public enum Sys {
 
     /// A gathering write of up to two regions: the common "rewritten head + first body bytes" case.
     @inline(__always)
-    public static func writev2(_ fd: Int32, _ a: UnsafeRawPointer, _ aCount: Int,
+    static func writev2(_ fd: Int32, _ a: UnsafeRawPointer, _ aCount: Int,
                                _ b: UnsafeRawPointer, _ bCount: Int) -> Int {
         if bCount == 0 { return write(fd, a, aCount) }
         if aCount == 0 { return write(fd, b, bCount) }
@@ -57,17 +57,17 @@ public enum Sys {
 
     /// Changes a listening socket's backlog (listen(2) again). Backlog 0 lets at most one
     /// connection wait in the accept queue; further SYNs are dropped (the client retries later).
-    public static func setBacklog(_ fd: Int32, _ backlog: Int32) {
+    static func setBacklog(_ fd: Int32, _ backlog: Int32) {
         _ = Glibc.listen(fd, backlog)
     }
 
-    public static func close(_ fd: Int32) {
+    static func close(_ fd: Int32) {
         _ = Glibc.close(fd)
     }
 
     /// accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC; returns fd or -errno.
     @inline(__always)
-    public static func accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr_storage>) -> Int32 {
+    static func accept(_ fd: Int32, _ addr: UnsafeMutablePointer<sockaddr_storage>) -> Int32 {
         while true {
             var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
             let r = addr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
@@ -79,17 +79,17 @@ public enum Sys {
         }
     }
 
-    public static func setInt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
+    static func setInt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
         var v = value
         return setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
     }
 
-    public static func setNoDelay(_ fd: Int32) {
+    static func setNoDelay(_ fd: Int32) {
         _ = setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
     }
 
     /// Pending socket error after a non-blocking connect (0 = connected).
-    public static func socketError(_ fd: Int32) -> Int32 {
+    static func socketError(_ fd: Int32) -> Int32 {
         var v: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
         if getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) != 0 { return errno }
@@ -98,18 +98,18 @@ public enum Sys {
 
     /// Aborts a connection with RST instead of FIN (SO_LINGER 0), so a peer can tell a cut
     /// response from a complete one.
-    public static func abortiveClose(_ fd: Int32) {
+    static func abortiveClose(_ fd: Int32) {
         var l = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
         close(fd)
     }
 
-    public static func shutdownWrite(_ fd: Int32) {
+    static func shutdownWrite(_ fd: Int32) {
         _ = Glibc.shutdown(fd, Int32(SHUT_WR))
     }
 
     /// Raises the soft RLIMIT_NOFILE to the hard limit; returns the resulting soft limit.
-    public static func raiseFileLimit() -> Int {
+    static func raiseFileLimit() -> Int {
         var rl = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &rl) == 0 else { return 1024 }
         if rl.rlim_cur < rl.rlim_max {
@@ -120,7 +120,7 @@ public enum Sys {
         return Int(min(rl.rlim_cur, 1 << 24))
     }
 
-    public static func errorString(_ e: Int32) -> String {
+    static func errorString(_ e: Int32) -> String {
         String(cString: strerror(e))
     }
 }

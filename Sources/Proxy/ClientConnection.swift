@@ -187,7 +187,7 @@ final class ClientConnection: StreamSocket {
     /// batch (`.wouldBlock`, as for a full socket) and `sent` continues.
     func flushOut() -> IOResult {
         guard canWrite, output.readable > 0 else { return .wouldBlock }
-        let result = send(output.readPointer, count: output.readable, batched: true)
+        let result = self.send(output.readPointer, count: output.readable, batched: true)
         if case .bytes(let n) = result { output.consume(n) }
         return result
     }

@@ -8,10 +8,10 @@ final class Listener: Acceptor {
     unowned(unsafe) let worker: Worker
     let address: SocketAddress
 
-    init(worker: Worker, fd: Int32, address: SocketAddress) {
+    init(worker: Worker, socket: Socket, address: SocketAddress) {
         self.worker = worker
         self.address = address
-        super.init(loop: worker.loop, socket: Socket(descriptor: fd))
+        super.init(loop: worker.loop, socket: socket)
     }
 
     override var mayAccept: Bool { worker.clientCount < worker.maxClients }

@@ -137,7 +137,7 @@ public final class ProxyDaemon: @unchecked Sendable {
         let addresses = proxy.listenAddresses.map(\.description).joined(separator: ", ")
         Log.info("switchyard \(options.version) listening on \(addresses) with \(proxy.workerCount) worker(s), "
             + "connection limit \(proxy.connectionLimit); \(proxy.ioDescription)")
-        if let banner = options.banner { DaemonFiles.writeStandardOutput(banner + "\n") }
+        if let banner = options.banner { Files.writeStandardOutput(banner + "\n") }
         loop.run()
         closeControlSockets()
         proxy.stop()
@@ -173,7 +173,7 @@ public final class ProxyDaemon: @unchecked Sendable {
             return .failure(ControlError("not_implemented", "the demo runs on its embedded configuration; there is no file to reload"))
         }
         let text: String
-        do { text = String(decoding: try DaemonFiles.read(path), as: UTF8.self) } catch {
+        do { text = String(decoding: try Files.read(path), as: UTF8.self) } catch {
             return .failure(ControlError("invalid_config", "\(error)"))
         }
         do throws(ControlError) {
@@ -239,7 +239,7 @@ extension ProxyDaemon {
     /// The configuration file read and parsed, or the message `switchyard` prints when it cannot be.
     public static func loadConfig(path: String) throws(StartError) -> ProxyConfig {
         let bytes: [UInt8]
-        do { bytes = try DaemonFiles.read(path) } catch {
+        do { bytes = try Files.read(path) } catch {
             throw StartError("\(SocketError("cannot open \(path)", error.errno))")
         }
         do {
@@ -261,36 +261,7 @@ extension ProxyDaemon {
 
     /// `switchyard: MESSAGE` on stderr, then exit status 1.
     public static func fail(_ message: String) -> Never {
-        DaemonFiles.writeStandardError("switchyard: \(message)\n")
+        Files.writeStandardError("switchyard: \(message)\n")
         exit(1)
-    }
-}
-
-/// The daemon's file calls (the configuration file, stderr, the demo's banner), shaped like
-/// EventLoop's `Files` so they can become `Files.read` and `Files.writeStandardError` once that
-/// lands. `read` keeps stdio's behaviour for now: a directory reads as an empty file.
-enum DaemonFiles {
-    static func read(_ path: String) throws(SocketError) -> [UInt8] {
-        guard let f = fopen(path, "r") else { throw SocketError("cannot read \(path)", errno) }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n <= 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return bytes
-    }
-
-    /// One write(2), so a line is never interleaved with another thread's.
-    static func writeStandardError(_ text: String) { write(fd: 2, text) }
-
-    /// Unbuffered, so the banner shows at once also when stdout is a pipe.
-    static func writeStandardOutput(_ text: String) { write(fd: 1, text) }
-
-    private static func write(fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        _ = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -37,7 +37,7 @@ public final class ProxyServer: @unchecked Sendable {
 
     public func start() throws {
         let config = store.snapshot.config
-        let nofile = Sys.raiseFileLimit()
+        let nofile = DescriptorLimit.raiseToHardLimit()
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         workerCount = config.workers ?? cores
         // Each proxied request holds two descriptors (client + upstream); keep some for the rest.
@@ -52,22 +52,22 @@ public final class ProxyServer: @unchecked Sendable {
             addresses.append(a)
         }
         let size = Self.bufferSize(for: config.limits)
-        var fds: [[Int32]] = []
+        var sockets: [[Socket]] = []
         do {
             for i in 0..<workerCount {
-                var row: [Int32] = []
+                var row: [Socket] = []
                 for (j, addr) in addresses.enumerated() {
-                    let fd = try Sys.listen(addr, reusePort: true)
-                    row.append(fd)
-                    if i == 0, let bound = Sys.localAddress(fd) {
+                    let socket = try Socket.listening(on: addr, reusePort: true)
+                    row.append(socket)
+                    if i == 0, let bound = socket.localAddress {
                         // Port 0: every other loop must bind the port the first one got.
                         addresses[j] = bound
                     }
                 }
-                fds.append(row)
+                sockets.append(row)
             }
         } catch {
-            for row in fds { for fd in row { Sys.close(fd) } }
+            for row in sockets { for socket in row { socket.close() } }
             throw error
         }
         listenAddresses = addresses
@@ -77,8 +77,8 @@ public final class ProxyServer: @unchecked Sendable {
             let loop = try EventLoop(index: i, bufferSize: size)
             loop.batchIO = ioUringRequested
             let worker = Worker(loop: loop, store: store, maxClients: perWorker, workerCount: workerCount, healthSink: healthSink)
-            for (j, fd) in fds[i].enumerated() {
-                let l = Listener(worker: worker, fd: fd, address: addresses[j])
+            for (j, socket) in sockets[i].enumerated() {
+                let l = Listener(worker: worker, socket: socket, address: addresses[j])
                 worker.listeners.append(l)
                 try loop.register(l, events: Events.readable | Events.edgeTriggered)
             }
@@ -106,7 +106,7 @@ public final class ProxyServer: @unchecked Sendable {
     public var ioDescription: String {
         if !ioUringRequested { return "io-uring off: plain socket syscalls" }
         let e = EventLoop.ioUringProbe()
-        return e == 0 ? "socket I/O batched with io_uring" : "io_uring unavailable (\(Sys.errorString(e))): plain socket syscalls"
+        return e == 0 ? "socket I/O batched with io_uring" : "io_uring unavailable (\(SocketError.text(e))): plain socket syscalls"
     }
 
     /// SWITCHYARD_IO_URING=off (or 0) overrides `io-uring on`: for trying a host without
@@ -181,11 +181,11 @@ extension ProxyServer {
             Log.info("shutdown: no longer accepting; draining in-flight requests (up to \(drainMS) ms)")
             for w in workers { w.loop.execute { w.beginDrain() } }
             let deadline = MonotonicClock.now() + UInt64(max(drainMS, 0)) * 1_000_000
-            poll(control: control, deadline: deadline, done)
+            awaitDrain(control: control, deadline: deadline, done)
         }
     }
 
-    private func poll(control: EventLoop, deadline: UInt64, _ done: @escaping @Sendable (Int, Int) -> Void) {
+    private func awaitDrain(control: EventLoop, deadline: UInt64, _ done: @escaping @Sendable (Int, Int) -> Void) {
         gather(on: control, counters: false) { [self] reports in
             let clients = reports.reduce(0) { $0 + $1.clients }
             let inFlight = reports.reduce(0) { $0 + $1.servers.reduce(0) { $0 + $1.inFlight } }
@@ -193,7 +193,7 @@ extension ProxyServer {
                 done(clients, inFlight)
                 return
             }
-            control.schedule(afterMS: 20) { [self] in poll(control: control, deadline: deadline, done) }
+            control.schedule(afterMS: 20) { [self] in awaitDrain(control: control, deadline: deadline, done) }
         }
     }
 
@@ -211,20 +211,20 @@ extension ProxyServer {
         let current = listenAddresses.map(\.description)
         let added = wanted.filter { !current.contains($0.description) }
         let removed = listenAddresses.filter { a in !wanted.contains { $0.description == a.description } }
-        var fds: [[Int32]] = []
+        var sockets: [[Socket]] = []
         do {
             for _ in workers {
-                fds.append(try added.map { try Sys.listen($0, reusePort: true) })
+                sockets.append(try added.map { try Socket.listening(on: $0, reusePort: true) })
             }
         } catch {
-            for row in fds { for fd in row { Sys.close(fd) } }
+            for row in sockets { for socket in row { socket.close() } }
             throw error
         }
         for (i, w) in workers.enumerated() {
-            let row = fds[i]
+            let row = sockets[i]
             let addedAddresses = added
             w.loop.execute {
-                for (j, fd) in row.enumerated() { w.addListener(fd: fd, address: addedAddresses[j]) }
+                for (j, socket) in row.enumerated() { w.addListener(socket, address: addedAddresses[j]) }
                 for a in removed { w.removeListener(a) }
             }
         }

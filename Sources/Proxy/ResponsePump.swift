@@ -201,8 +201,8 @@ extension ClientConnection {
             return .moved
         }
         let result = pending > 0
-            ? send(output.readPointer, count: pending, then: up.input.readPointer, count: avail)
-            : send(up.input.readPointer, count: avail)
+            ? self.send(output.readPointer, count: pending, then: up.input.readPointer, count: avail)
+            : self.send(up.input.readPointer, count: avail)
         switch result {
         case .bytes(let n):
             let headPart = min(n, pending)

@@ -425,14 +425,14 @@ extension Worker {
         while let c = s.popIdle() { c.close() }
     }
 
-    /// Adds a listener (reload added a `listen`); fd already bound.
-    func addListener(fd: Int32, address: SocketAddress) {
-        let l = Listener(worker: self, fd: fd, address: address)
+    /// Adds a listener (reload added a `listen`); the socket is already bound.
+    func addListener(_ socket: Socket, address: SocketAddress) {
+        let l = Listener(worker: self, socket: socket, address: address)
         do {
             try loop.register(l, events: Events.readable | Events.edgeTriggered)
             listeners.append(l)
         } catch {
-            Sys.close(fd)
+            socket.close()
             Log.error("worker \(loop.index): cannot register listener \(address.description): \(error)")
         }
     }
