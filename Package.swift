@@ -37,7 +37,7 @@ let package = Package(
         // yardctl's side: the blocking client and the table renderers; re-exports the two above,
         // so `import Admin` is the whole admin socket (yardctl, tests).
         .target(name: "Admin", dependencies: ["AdminProtocol", "AdminSocket", "EventLoop"], exclude: ["Protocol", "Socket"]),
-        .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop", "Admin"]),
+        .executableTarget(name: "switchyard", dependencies: ["Proxy", "Balancing", "Origin", "EventLoop", "AdminProtocol"]),
         .executableTarget(name: "yardctl", dependencies: ["Admin"]),
         .executableTarget(name: "SwitchyardBench", dependencies: ["Origin", "EventLoop"],
                           path: "Benchmarks/SwitchyardBench"),
@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTP1Tests", dependencies: ["HTTP1", "TestSupport"]),
         .testTarget(name: "BalancingTests", dependencies: ["Balancing", "TestSupport"]),
-        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop"]),
+        .testTarget(name: "EventLoopTests", dependencies: ["EventLoop", "TestSupport"]),
         .testTarget(name: "OriginTests", dependencies: ["Origin", "EventLoop"]),
         .testTarget(name: "AdminTests", dependencies: ["Admin", "EventLoop", "TestSupport"]),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "Admin", "Balancing", "EventLoop", "Origin", "TestSupport"],

@@ -40,7 +40,7 @@ public final class HealthMonitor {
         for pool in config.pools {
             let policy = HealthPolicy(pool: pool)
             for (i, s) in pool.servers.enumerated() {
-                let key = "\(pool.name)/\(s.address)"
+                let key = ServerSnapshot.key(pool: pool.name, address: s.address)
                 seen.insert(key)
                 if entries[key] == nil {
                     guard let addr = SocketAddress(ip: s.address.host, port: s.address.port) else { continue }

@@ -83,7 +83,7 @@ public final class ProxyControl: @unchecked Sendable {
         var v: [String: String] = [:]
         v["split"] = zip(config.pools, config.split).map { "\($0.name)=\($1)" }.joined(separator: " ")
         v["servers"] = config.pools.flatMap { p in
-            p.servers.map { s in "\(p.name)/\(s.address) w\(s.weight)" + (draining.contains(Self.key(p.name, s.address)) ? " draining" : "") }
+            p.servers.map { s in Self.key(p.name, s.address) + " w\(s.weight)" + (draining.contains(Self.key(p.name, s.address)) ? " draining" : "") }
         }.joined(separator: ", ")
         return v
     }
@@ -138,7 +138,7 @@ public final class ProxyControl: @unchecked Sendable {
         return i
     }
 
-    static func key(_ pool: String, _ spec: SocketAddressSpec) -> String { "\(pool)/\(spec)" }
+    static func key(_ pool: String, _ spec: SocketAddressSpec) -> String { ServerSnapshot.key(pool: pool, address: spec) }
 
     // MARK: changing commands
 

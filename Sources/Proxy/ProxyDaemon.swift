@@ -1,4 +1,5 @@
-import Admin
+import AdminProtocol
+import AdminSocket
 import Balancing
 import EventLoop
 import Glibc

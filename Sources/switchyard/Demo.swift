@@ -1,4 +1,4 @@
-import Admin
+import AdminProtocol
 import Balancing
 import EventLoop
 import Glibc

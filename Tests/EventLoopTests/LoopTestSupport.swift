@@ -2,6 +2,7 @@
 import Glibc
 import Synchronization
 import Testing
+import TestSupport
 
 /// A socket the loop drives, recording what it is told.
 final class Probe: Selectable, @unchecked Sendable {
@@ -42,13 +43,9 @@ final class Harness: @unchecked Sendable {
         thread = LoopThread { loop.run() }
     }
     func onLoop(_ body: @escaping @Sendable () -> Void) { loop.execute(body) }
-    /// Polls `done` every 5 ms for up to 5 s.
+    /// Waits up to 5 s for `done` (the tests' one poll-until), recording a failure if it never holds.
     func waitUntil(_ done: () -> Bool) throws {
-        for _ in 0..<1000 {
-            if done() { return }
-            usleep(5000)
-        }
-        Issue.record("timed out after 5 s")
+        if !pollUntil(timeout: 5, done) { Issue.record("timed out after 5 s") }
     }
     func stop() {
         loop.stop()

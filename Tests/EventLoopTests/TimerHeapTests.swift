@@ -1,15 +1,14 @@
 @testable import EventLoop
 import Synchronization
 import Testing
+import TestSupport
 
-/// Deterministic deadlines for the heap tests: a 64-bit LCG (Knuth's MMIX constants), so a
-/// failing seed reproduces.
+/// Deterministic deadlines for the heap tests (the suite's seeded generator), so a failing seed
+/// reproduces.
 private struct Deadlines {
-    var state: UInt64
-    mutating func next(below bound: UInt64) -> UInt64 {
-        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
-        return (state >> 33) % bound
-    }
+    var random: SplitMix64
+    init(state: UInt64) { random = SplitMix64(seed: state) }
+    mutating func next(below bound: UInt64) -> UInt64 { random.next() % bound }
 }
 
 /// One heap entry, comparable so that two multisets of entries can be compared sorted.
