@@ -165,7 +165,7 @@ public final class EventLoop: @unchecked Sendable {
             now = MonotonicClock.now()
             if n < 0 {
                 if n == -Int(EINTR) { continue }
-                fatalError("epoll_wait: \(Sys.errorString(Int32(-n)))")
+                fatalError("epoll_wait: \(SocketError.text(Int32(-n)))")
             }
             if n > 1, let batch = ioBatch { receiveBatched(Int(n), batch) }
             var i = 0

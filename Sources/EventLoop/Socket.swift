@@ -13,25 +13,75 @@ public struct Socket: Hashable, Sendable {
 
     /// A non-blocking listening TCP socket; SO_REUSEPORT lets every loop own one on the same port.
     public static func listening(on address: SocketAddress, reusePort: Bool, backlog: Int32 = 4096) throws(SocketError) -> Socket {
-        Socket(descriptor: try Sys.listen(address, reusePort: reusePort, backlog: backlog))
+        let s = try stream(for: address)
+        s.setOption(SOL_SOCKET, SO_REUSEADDR, 1)
+        if reusePort { s.setOption(SOL_SOCKET, SO_REUSEPORT, 1) }
+        if address.isIPv6 { s.setOption(Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1) }
+        var storage = address.storage
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(s.descriptor, $0, address.length) }
+        }
+        if bound != 0 {
+            let e = errno
+            s.close()
+            throw SocketError("bind \(address.description)", e)
+        }
+        if Glibc.listen(s.descriptor, backlog) != 0 {
+            let e = errno
+            s.close()
+            throw SocketError("listen \(address.description)", e)
+        }
+        return s
+    }
+
+    /// A new non-blocking, close-on-exec stream socket of `address`'s family.
+    private static func stream(for address: SocketAddress) throws(SocketError) -> Socket {
+        let fd = Glibc.socket(address.family, shim_SOCK_STREAM() | shim_SOCK_NONBLOCK_CLOEXEC(), 0)
+        guard fd >= 0 else { throw SocketError("socket", errno) }
+        return Socket(descriptor: fd)
+    }
+
+    /// setsockopt(2) of an Int32 option; a failure leaves the default (every caller's options
+    /// are tunings, not requirements).
+    private func setOption(_ level: Int32, _ name: Int32, _ value: Int32) {
+        var v = value
+        _ = setsockopt(descriptor, level, name, &v, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Starts a non-blocking TCP connect (TCP_NODELAY set). `inProgress`: wait for writability,
     /// then check `connectError()`.
     public static func connecting(to address: SocketAddress) throws(SocketError) -> (socket: Socket, inProgress: Bool) {
-        let r = Sys.connect(address)
-        guard r.fd >= 0 else { throw SocketError("connect \(address.description)", -r.fd) }
-        return (Socket(descriptor: r.fd), r.inProgress)
+        let s = try stream(for: address)
+        s.setNoDelay()
+        var storage = address.storage
+        while true {
+            let r = withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s.descriptor, $0, address.length) }
+            }
+            if r == 0 { return (s, false) }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EINPROGRESS { return (s, true) }
+            s.close()
+            throw SocketError("connect \(address.description)", e)
+        }
     }
 
     /// The locally bound address (to learn an ephemeral port).
-    public var localAddress: SocketAddress? { Sys.localAddress(descriptor) }
+    public var localAddress: SocketAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        return r == 0 ? SocketAddress(storage: storage, length: length) : nil
+    }
 
     /// Changes a listening socket's backlog. Backlog 0 lets at most one connection wait in the
     /// accept queue; further SYNs are dropped (the client retries later).
     public func setBacklog(_ backlog: Int32) { Sys.setBacklog(descriptor, backlog) }
 
-    public func setNoDelay() { Sys.setNoDelay(descriptor) }
+    public func setNoDelay() { setOption(Int32(IPPROTO_TCP), TCP_NODELAY, 1) }
 
     /// The outcome of a non-blocking connect once the socket is writable: 0 when connected,
     /// else the errno (ECONNREFUSED, ...).

@@ -1,9 +1,10 @@
 import CSystemShims
 import Glibc
 
-/// One wrapper per syscall. Each retries EINTR and returns `-errno` instead of throwing,
-/// so the hot path checks one integer (`n == -EAGAIN`) and never allocates an error.
-/// `close` is never retried (Linux releases the descriptor even when it reports EINTR).
+/// The raw calls under `Socket`, `StreamSocket`, `IOBatch` and `Files` (internal to EventLoop).
+/// Each retries EINTR and returns the result or `-errno` (never the global `errno`), which the
+/// public types turn into `IOResult` or `SocketError`. `close` is never retried (Linux releases
+/// the descriptor even when it reports EINTR).
 enum Sys {
     @inline(__always)
     static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int) -> Int {
@@ -79,15 +80,6 @@ enum Sys {
         }
     }
 
-    static func setInt(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32) -> Bool {
-        var v = value
-        return setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) == 0
-    }
-
-    static func setNoDelay(_ fd: Int32) {
-        _ = setInt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, 1)
-    }
-
     /// Pending socket error after a non-blocking connect (0 = connected).
     static func socketError(_ fd: Int32) -> Int32 {
         var v: Int32 = 0
@@ -118,10 +110,6 @@ enum Sys {
             if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { rl = raised }
         }
         return Int(min(rl.rlim_cur, 1 << 24))
-    }
-
-    static func errorString(_ e: Int32) -> String {
-        String(cString: strerror(e))
     }
 }
 
