@@ -288,7 +288,9 @@ final class Worker: @unchecked Sendable {
         c.scanFrom = 0
         c.canRead = false
         c.input.release(loop.buffers)
-        guard c.server.active, !c.server.draining, !c.eof else { c.close(); return }
+        // A server that already hung up (its FIN came with the response) would fail the next
+        // request sent on this connection: do not pool it.
+        guard c.server.active, !c.server.draining, !c.eof, !c.peerHungUp else { c.close(); return }
         c.server.pushIdle(c)
         loop.setTimeout(c, ms: timeouts.upstreamIdle)
     }
