@@ -20,7 +20,7 @@ open class StreamSocket: Selectable {
     /// An event said the peer hung up (or the socket errored): after the bytes still queued, a
     /// receive finds the end, and no further edge will announce it, so a short read does not
     /// end reading.
-    public private(set) final var peerHungUp = false
+    public final var peerHungUp = false
     /// A batched receive's end or error, kept for the next `receive()` so it comes in order.
     private final var pendingReceive = Int.min
 
@@ -33,7 +33,8 @@ open class StreamSocket: Selectable {
     }
 
     /// Records an epoll event's readiness (a queued send decides `canWrite` by its result).
-    @inline(__always)
+    /// Inlinable: it runs on every event of every connection.
+    @inlinable
     public final func noteReadiness(_ events: UInt32) {
         if events & (Events.readable | Events.readHangup | Events.hangup | Events.error) != 0 { canRead = true }
         if events & (Events.readHangup | Events.hangup | Events.error) != 0 { peerHungUp = true }

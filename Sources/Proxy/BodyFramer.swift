@@ -22,7 +22,8 @@ struct BodyFramer {
     private(set) var done: Bool
     /// Length-delimited: bytes still to come.
     private var remaining: UInt64 = 0
-    private var decoder = ChunkedDecoder()
+    /// Chunked only (made on demand: most bodies are not chunked, and most messages have none).
+    private var decoder: ChunkedDecoder?
     /// Chunked: validated bytes at the front of the buffer not moved yet.
     private var pending = 0
     /// Chunked framing is dropped (an HTTP/1.0 client): only the data moves.
@@ -31,6 +32,7 @@ struct BodyFramer {
     private let limit: UInt64
 
     /// No body.
+    @inline(__always)
     init() {
         kind = .none
         done = true
@@ -38,6 +40,7 @@ struct BodyFramer {
         limit = .max
     }
 
+    @inline(__always)
     init(_ framing: BodyFraming, dechunk: Bool = false, limit: UInt64 = .max) {
         self.dechunk = dechunk
         self.limit = limit
@@ -52,6 +55,7 @@ struct BodyFramer {
         case .chunked:
             kind = .chunked
             done = false
+            decoder = ChunkedDecoder()
         case .untilClose:
             kind = .untilClose
             done = false
@@ -71,7 +75,7 @@ struct BodyFramer {
             return .bytes(buffer.readable)
         case .chunked:
             if pending > 0 { return .bytes(pending) }
-            if decoder.isDone {
+            if decoder!.isDone {
                 done = true
                 return .bytes(0)
             }
@@ -84,7 +88,7 @@ struct BodyFramer {
         var off = 0
         let bytes = buffer.readBytes
         while off < bytes.count {
-            switch decoder.decode(UnsafeRawBufferPointer(rebasing: bytes[off...])) {
+            switch decoder!.decode(UnsafeRawBufferPointer(rebasing: bytes[off...])) {
             case .data(let n):
                 if dechunk {
                     if off > 0 { buffer.consume(off) }
@@ -102,7 +106,7 @@ struct BodyFramer {
                     return .bytes(0)
                 }
                 pending = off
-                return decoder.payloadBytes > limit ? .tooLarge : .bytes(off)
+                return decoder!.payloadBytes > limit ? .tooLarge : .bytes(off)
             case .error(let e):
                 return .malformed(e)
             }
@@ -112,7 +116,7 @@ struct BodyFramer {
             return .bytes(0)
         }
         pending = off
-        return decoder.payloadBytes > limit ? .tooLarge : .bytes(off)
+        return decoder!.payloadBytes > limit ? .tooLarge : .bytes(off)
     }
 
     /// `n` of the available bytes moved (the caller consumed them from its buffer).
@@ -125,7 +129,7 @@ struct BodyFramer {
             if remaining == 0 { done = true }
         case .chunked:
             pending -= n
-            if pending == 0 && decoder.isDone { done = true }
+            if pending == 0 && decoder!.isDone { done = true }
         case .none, .untilClose:
             break
         }

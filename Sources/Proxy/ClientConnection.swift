@@ -315,7 +315,9 @@ final class ClientConnection: StreamSocket {
         }
         log(line)
         if worker.accessLog != nil { logAccess(status: status, bytes: 0, server: state == .forwarding ? exchange.server : nil) }
-        if exchange.responseHeadDone || state == .tunnel {
+        // A response head already went out for this request (not for a finished one: the next
+        // request's 400/408/431 is still answered).
+        if (state == .forwarding && exchange.responseHeadDone) || state == .tunnel {
             abort()
             return
         }

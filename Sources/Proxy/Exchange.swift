@@ -50,6 +50,7 @@ struct Exchange {
 
     init() {}
 
+    @inline(__always)
     init(method: HTTPMethod, clientMinor: UInt8, clientKeepAlive: Bool, isUpgradeRequest: Bool, start: UInt64) {
         self.method = method
         self.clientMinor = clientMinor
@@ -190,10 +191,8 @@ extension ClientConnection {
         s.counters.request(now: worker.loop.now)
         if exchange.attempts > 1 { s.counters.retry(now: worker.loop.now) }
         let up: UpstreamConnection
-        switch worker.acquireUpstream(s) {
-        case .success(let c): up = c
-        case .failure(let e):
-            connectFailed(nil, reason: "connect failed: \(SocketError.text(e.errno))", timedOut: false)
+        do { up = try worker.acquireUpstream(s) } catch {
+            connectFailed(nil, reason: "connect failed: \(SocketError.text(error.errno))", timedOut: false)
             return
         }
         up.client = self
@@ -339,12 +338,9 @@ extension ClientConnection {
             detachUpstream(reusable: reusable)
         }
         releaseForwardedHead()
-        if exchange.closeAfter || !exchange.request.done || worker.draining {
-            state = .closing   // what the exchange asked for decides how (closesAtOnce)
-        } else {
-            exchange = Exchange()
-            state = .idle
-        }
+        // The exchange stays until the next request replaces it: a closing connection's
+        // `closesAtOnce` still asks what it was.
+        state = exchange.closeAfter || !exchange.request.done || worker.draining ? .closing : .idle
         worker.loop.setTimeout(self, ms: worker.timeouts.clientIdle)
     }
 }

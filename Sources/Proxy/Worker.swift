@@ -260,25 +260,20 @@ final class Worker: @unchecked Sendable {
     // MARK: upstream connections
 
     /// A pooled keep-alive connection to `server`, or a new connection being established.
-    func acquireUpstream(_ server: UpstreamServer) -> Result<UpstreamConnection, SocketError> {
+    func acquireUpstream(_ server: UpstreamServer) throws(SocketError) -> UpstreamConnection {
         while let c = server.popIdle() {
             if c.isClosed { continue }
             loop.setDeadline(c, 0)
-            return .success(c)
+            return c
         }
-        let c: UpstreamConnection
-        do {
-            let (socket, inProgress) = try Socket.connecting(to: server.address)
-            c = UpstreamConnection(worker: self, server: server, socket: socket, connecting: inProgress)
-        } catch {
-            return .failure(error)
-        }
+        let (socket, inProgress) = try Socket.connecting(to: server.address)
+        let c = UpstreamConnection(worker: self, server: server, socket: socket, connecting: inProgress)
         do { try loop.register(c) } catch {
             c.close()
-            return .failure(error)
+            throw error
         }
         loop.setTimeout(c, ms: timeouts.connect)
-        return .success(c)
+        return c
     }
 
     /// Returns a connection whose exchange completed cleanly to its server's idle pool.
