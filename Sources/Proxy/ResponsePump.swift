@@ -44,6 +44,19 @@ extension ClientConnection {
                 return .ended
             }
         }
+        if let step = receiveResponse(up) { return step }
+        if up.input.readable == 0 {
+            upstreamFailed(up, reason: "connection closed")
+        } else {
+            respondError(502, "the upstream closed the connection inside the response head")
+        }
+        return .ended
+    }
+
+    /// Reads more of the response from the upstream; nil once its stream ended (what that means
+    /// depends on where in the response it happened).
+    @inline(__always)
+    private func receiveResponse(_ up: UpstreamConnection) -> PumpStep? {
         switch up.receive() {
         case .bytes:
             touch(up)
@@ -51,12 +64,7 @@ extension ClientConnection {
         case .wouldBlock:
             return .blocked
         case .end, .failed:
-            if up.input.readable == 0 {
-                upstreamFailed(up, reason: "connection closed")
-            } else {
-                respondError(502, "the upstream closed the connection inside the response head")
-            }
-            return .ended
+            return nil
         }
     }
 
@@ -165,23 +173,16 @@ extension ClientConnection {
                 return .ended
             }
         }
-        switch up.receive() {
-        case .bytes:
-            touch(up)
+        if let step = receiveResponse(up) { return step }
+        if exchange.response.kind == .untilClose && !up.receiveFailed {
+            exchange.response.endedByClose()   // a clean close ends a close-delimited body
             return .moved
-        case .wouldBlock:
-            return .blocked
-        case .end, .failed:
-            if exchange.response.kind == .untilClose && !up.receiveFailed {
-                exchange.response.endedByClose()   // a clean close ends a close-delimited body
-                return .moved
-            }
-            up.server.counters.abort(now: worker.loop.now)
-            worker.reportOutcome(up.server, failure: "closed mid-response", startedNS: exchange.start, probe: exchange.isProbe)
-            log("upstream \(up.server.description) closed the connection mid-response; cutting the client connection")
-            abort()
-            return .ended
         }
+        up.server.counters.abort(now: worker.loop.now)
+        worker.reportOutcome(up.server, failure: "closed mid-response", startedNS: exchange.start, probe: exchange.isProbe)
+        log("upstream \(up.server.description) closed the connection mid-response; cutting the client connection")
+        abort()
+        return .ended
     }
 
     private func sendResponseBody(_ up: UpstreamConnection, _ avail: Int) -> PumpStep {

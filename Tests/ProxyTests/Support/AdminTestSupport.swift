@@ -99,16 +99,8 @@ extension JSONValue {
 /// Config text for the admin/drain/reload/shutdown tests: one listener, workers, optional admin socket, pools, split.
 func adminConfigText(pools: [(name: String, servers: [String])], split: String, workers: Int = 1,
                      listen: String = "127.0.0.1:0", admin: String? = nil, extra: String = "") -> String {
-    var text = "listen \(listen)\nworkers \(workers)\n"
-    if let admin { text += "admin \(admin)\n" }
-    for p in pools {
-        text += "pool \(p.name) {\n"
-        for s in p.servers { text += "    server \(s)\n" }
-        text += "}\n"
-    }
-    text += "split \(split)\n"
-    text += extra
-    return text
+    configText(listen: listen, workers: workers, admin: admin,
+               pools: pools.map { p in (p.name, p.servers.map { "server \($0)" }) }, split: split, extra: extra)
 }
 
 /// A number with 3 decimals, for printed measurements.

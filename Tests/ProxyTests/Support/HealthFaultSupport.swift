@@ -64,15 +64,7 @@ class HealthFaultTestCase: XCTestCase {
 /// (`server ...` and pool directives), the split, then `extra` top-level lines.
 func healthConfigText(workers: Int = 1, pools: [(name: String, lines: [String])], split: String,
                       extra: [String] = []) -> String {
-    var text = "listen 127.0.0.1:0\nworkers \(workers)\n"
-    for p in pools {
-        text += "pool \(p.name) {\n"
-        for l in p.lines { text += "    \(l)\n" }
-        text += "}\n"
-    }
-    text += "split \(split)\n"
-    for l in extra { text += "\(l)\n" }
-    return text
+    configText(workers: workers, pools: pools, split: split, extra: extra.map { "\($0)\n" }.joined())
 }
 
 // MARK: status

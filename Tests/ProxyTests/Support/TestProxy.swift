@@ -144,15 +144,24 @@ func runOnLoop<T: Sendable>(_ loop: EventLoop, timeout: Double = 5, _ body: @esc
     return box.value
 }
 
-/// Config text for a proxy on an ephemeral port with one worker (so the split sequence is exact).
-func proxyConfigText(pools: [(name: String, ports: [UInt16])], split: String, extra: String = "") -> String {
-    var text = "listen 127.0.0.1:0\nworkers 1\n"
+/// The one config-text builder of the tests: `listen`, `workers`, an optional `admin` socket,
+/// pools given as their raw lines (`server ...` and pool directives), the split, then `extra`
+/// (top-level lines, each ending in a newline).
+func configText(listen: String = "127.0.0.1:0", workers: Int = 1, admin: String? = nil,
+                pools: [(name: String, lines: [String])], split: String, extra: String = "") -> String {
+    var text = "listen \(listen)\nworkers \(workers)\n"
+    if let admin { text += "admin \(admin)\n" }
     for p in pools {
         text += "pool \(p.name) {\n"
-        for port in p.ports { text += "    server 127.0.0.1:\(port)\n" }
+        for l in p.lines { text += "    \(l)\n" }
         text += "}\n"
     }
     text += "split \(split)\n"
     text += extra
     return text
+}
+
+/// Config text for a proxy on an ephemeral port with one worker (so the split sequence is exact).
+func proxyConfigText(pools: [(name: String, ports: [UInt16])], split: String, extra: String = "") -> String {
+    configText(pools: pools.map { p in (p.name, p.ports.map { "server 127.0.0.1:\($0)" }) }, split: split, extra: extra)
 }
